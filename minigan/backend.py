@@ -1,0 +1,109 @@
+"""The one place that knows about NumPy versus CuPy.
+
+Every layer asks ``get_array_module(x)`` for the array module of its input and
+uses that module (called ``xp``) for all its arithmetic, so the same code runs
+on the CPU (NumPy) and on an NVIDIA GPU (CuPy). CuPy is imported only when a
+GPU array is seen or the GPU is asked for; nothing here moves data between
+devices unless you call ``to_device``.
+"""
+
+import numpy as np
+
+GPU_INSTALL_HINT = (
+    "install the GPU extra with  pip install 'minigan[gpu]'  (CuPy for CUDA 12) "
+    "on a machine with an NVIDIA GPU and driver"
+)
+
+
+class GPUUnavailableError(RuntimeError):
+    """Raised when the GPU is asked for but CuPy or a CUDA device is missing."""
+
+
+def get_array_module(x):
+    """Return ``numpy`` or ``cupy``: the module that owns array ``x``.
+
+    Decided by the array's type, so a NumPy-only machine never imports CuPy.
+    """
+    if type(x).__module__.split(".")[0] == "cupy":
+        import cupy
+
+        return cupy
+    return np
+
+
+def gpu_module():
+    """Return the ``cupy`` module, or raise one clear error saying how to get it."""
+    try:
+        import cupy
+    except ImportError as e:
+        raise GPUUnavailableError(f"the GPU was asked for but CuPy is not installed: {GPU_INSTALL_HINT}") from e
+    try:
+        available = cupy.is_available()
+    except Exception:  # a broken driver stack raises instead of answering False
+        available = False
+    if not available:
+        raise GPUUnavailableError(f"the GPU was asked for but CuPy sees no usable CUDA device: {GPU_INSTALL_HINT}")
+    return cupy
+
+
+def gpu_available():
+    """True when CuPy is installed and sees a CUDA device (never raises)."""
+    try:
+        gpu_module()
+    except GPUUnavailableError:
+        return False
+    return True
+
+
+def module_for(device):
+    """``numpy`` for ``"cpu"``, ``cupy`` for ``"gpu"`` (with a clear error when missing)."""
+    if device == "cpu":
+        return np
+    if device == "gpu":
+        return gpu_module()
+    raise ValueError(f"unknown device {device!r}: expected 'cpu' or 'gpu'")
+
+
+def device_of(x):
+    """``"cpu"`` or ``"gpu"``: where array ``x`` lives."""
+    return "cpu" if get_array_module(x) is np else "gpu"
+
+
+def to_device(x, device):
+    """Return array ``x`` on ``device`` ("cpu" or "gpu"); the same object when already there."""
+    if device == "cpu":
+        return x if isinstance(x, np.ndarray) else x.get()
+    xp = module_for(device)
+    return xp.asarray(x)
+
+
+def to_numpy(x):
+    """Return ``x`` as a NumPy array (a copy off the GPU when it lives there)."""
+    return to_device(x, "cpu")
+
+
+# ---- random numbers ---------------------------------------------------------
+# Initial weights are drawn on the CPU from one generator, so a seed gives the
+# same network on every machine; ``manual_seed`` resets it (as torch.manual_seed).
+_init_rng = np.random.default_rng(0)
+
+
+def manual_seed(seed):
+    """Reset the generator that layers draw their initial weights (and seeds) from."""
+    global _init_rng
+    _init_rng = np.random.default_rng(seed)
+
+
+def init_rng():
+    """The generator new layers draw their initial weights from (see ``manual_seed``)."""
+    return _init_rng
+
+
+def new_seed(rng=None):
+    """A fresh integer seed drawn from ``rng`` (default: the init generator)."""
+    return int((rng or _init_rng).integers(0, 2**63 - 1))
+
+
+def generator(seed, xp=np):
+    """A seeded random generator on the module ``xp`` (NumPy's or CuPy's ``default_rng``)."""
+    return xp.random.default_rng(seed)

@@ -1,0 +1,194 @@
+"""Checkpoints: one .npz of plain arrays, written atomically, read without pickle.
+
+What a checkpoint holds (keys):
+    format                      the string "minigan-checkpoint-v1"
+    settings                    the run's settings as a JSON string (model, data, recipe, seed...)
+    G.params.<key>, D.params.<key>      every weight ("0.W", "1.gamma", ...)
+    G.buffers.<key>, D.buffers.<key>    BatchNorm running statistics
+    G.rng.<layer>, D.rng.<layer>        Dropout generators' states
+    opt_G.<key>, opt_D.<key>    Adam's step count and moments
+    rng.noise, rng.data         the noise and data-order generators' states
+    fixed_noise, step, epoch, last_g, history.<name>
+
+Every array is numeric or a plain string, so ``np.load(allow_pickle=False)`` reads
+it and no code can hide in the file. Writing goes to a temporary file in the same
+folder which is then renamed over the old one: a run killed mid-write leaves the
+previous checkpoint intact. Restoring checks every key, shape and dtype against the
+model BEFORE changing anything.
+"""
+
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from .backend import get_array_module, to_device, to_numpy
+from .gan import HISTORY_KEYS
+from .layers import Dropout, Sequential
+
+FORMAT = "minigan-checkpoint-v1"
+_MASK64 = (1 << 64) - 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that is missing, unreadable, or does not fit the model."""
+
+
+# ---- random generator states as plain integer arrays ------------------------------
+def rng_to_array(rng):
+    """A NumPy PCG64 generator's state as uint64[6] (its two 128-bit numbers split in halves)."""
+    st = rng.bit_generator.state
+    if st["bit_generator"] != "PCG64":
+        raise CheckpointError(f"cannot save a {st['bit_generator']} generator (only PCG64)")
+    s, inc = st["state"]["state"], st["state"]["inc"]
+    return np.array([s >> 64, s & _MASK64, inc >> 64, inc & _MASK64, st["has_uint32"], st["uinteger"]],
+                    dtype=np.uint64)  # fmt: skip
+
+
+def rng_from_array(a):
+    """The generator saved by ``rng_to_array``, in exactly the same state."""
+    a = [int(v) for v in a]
+    rng = np.random.default_rng()
+    rng.bit_generator.state = {
+        "bit_generator": "PCG64",
+        "state": {"state": (a[0] << 64) | a[1], "inc": (a[2] << 64) | a[3]},
+        "has_uint32": a[4],
+        "uinteger": a[5],
+    }
+    return rng
+
+
+def dropout_layers(net, prefix=""):
+    """(path, layer) for every Dropout inside ``net``, e.g. ("2", layer), nested as "3.1"."""
+    for i, layer in enumerate(net.layers):
+        if isinstance(layer, Dropout):
+            yield f"{prefix}{i}", layer
+        elif isinstance(layer, Sequential):
+            yield from dropout_layers(layer, f"{prefix}{i}.")
+
+
+# ---- the state of a whole run ---------------------------------------------------
+def gan_state(gan, settings):
+    """Everything needed to continue ``gan`` exactly, as a dict of NumPy arrays."""
+    d = {"format": np.array(FORMAT), "settings": np.array(json.dumps(settings, sort_keys=True))}
+    for name, net in (("G", gan.G), ("D", gan.D)):
+        d.update({f"{name}.params.{k}": to_numpy(v) for k, v in net.params.items()})
+        d.update({f"{name}.buffers.{k}": to_numpy(v) for k, v in net.get_buffers().items()})
+        for path, layer in dropout_layers(net):
+            if layer.rng is not None and layer.rng_xp is np:  # (GPU generators are re-seeded on resume)
+                d[f"{name}.rng.{path}"] = rng_to_array(layer.rng)
+    for name, opt in (("opt_G", gan.opt_G), ("opt_D", gan.opt_D)):
+        d.update({f"{name}.{k}": to_numpy(v) for k, v in opt.state_dict().items()})
+    d["rng.noise"], d["rng.data"] = rng_to_array(gan.noise_rng), rng_to_array(gan.data_rng)
+    d["fixed_noise"] = gan.fixed_noise
+    d["step"], d["epoch"] = np.array(gan.step, dtype=np.int64), np.array(gan.epoch, dtype=np.int64)
+    d["last_g"] = np.array([gan.last_g["g_loss"], gan.last_g["grad_norm_g"]], dtype=np.float64)
+    for k in HISTORY_KEYS:
+        d[f"history.{k}"] = np.asarray(gan.history[k], dtype=np.int64 if k in ("step", "epoch") else np.float64)
+    return d
+
+
+def save_checkpoint(path, gan, settings):
+    """Write the run's state to ``path`` (.npz) atomically: temp file, fsync, rename."""
+    arrays = gan_state(gan, settings)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", suffix=".npz.tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def load_checkpoint(path):
+    """Read a checkpoint into a dict of arrays, or raise one clear CheckpointError."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f"no checkpoint at {path}")
+    if not zipfile.is_zipfile(path):  # (np.load would try to unpickle it)
+        raise CheckpointError(f"{path} is not a readable .npz checkpoint (truncated or not an .npz file)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            raise CheckpointError(f"{path} holds object arrays (pickled Python objects); refusing to load it") from e
+        raise CheckpointError(f"{path} is not a readable .npz checkpoint: {e}") from e
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
+        raise CheckpointError(f"{path} is not a readable .npz checkpoint (truncated or not an .npz file): {e}") from e
+    fmt = arrays.get("format")
+    if fmt is None or fmt.shape != () or str(fmt) != FORMAT:
+        raise CheckpointError(f"{path} is an .npz file but not a minigan checkpoint (no format '{FORMAT}')")
+    try:
+        arrays["settings"] = json.loads(str(arrays["settings"]))
+    except (KeyError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: the checkpoint's settings are missing or unreadable") from e
+    return arrays
+
+
+def _expect(ckpt, key, shape, kinds="f"):
+    a = ckpt.get(key)
+    if a is None:
+        raise CheckpointError(f"checkpoint lacks {key!r}")
+    if a.shape != tuple(shape) or a.dtype.kind not in kinds:
+        raise CheckpointError(f"checkpoint's {key!r} is {a.dtype}{a.shape}, the model needs shape {tuple(shape)}")
+    return a
+
+
+def restore(gan, ckpt):
+    """Load a checkpoint (from ``load_checkpoint``) into ``gan``, in place.
+
+    Every key and shape is checked first; on any mismatch CheckpointError is raised
+    and the model is left exactly as it was.
+    """
+    nets = (("G", gan.G), ("D", gan.D))
+    for name, net in nets:  # 1. check everything
+        for kind, arrays in (("params", net.params), ("buffers", net.get_buffers())):
+            expected = {f"{name}.{kind}.{k}" for k in arrays}
+            found = {k for k in ckpt if k.startswith(f"{name}.{kind}.")}
+            if expected != found:
+                raise CheckpointError(
+                    f"checkpoint does not fit this model's {name}: missing {sorted(expected - found)[:5]}, "
+                    f"unexpected {sorted(found - expected)[:5]}"
+                )
+            for k, v in arrays.items():
+                _expect(ckpt, f"{name}.{kind}.{k}", v.shape)
+    for key in ("rng.noise", "rng.data"):
+        _expect(ckpt, key, (6,), "u")
+    fixed = ckpt.get("fixed_noise")
+    if fixed is None or fixed.ndim != 2 or fixed.shape[1] != gan.latent_dim:
+        raise CheckpointError(f"checkpoint's fixed noise does not fit latent_dim {gan.latent_dim}")
+    for key in ("step", "epoch"):
+        _expect(ckpt, key, (), "iu")
+    opt_states = {}
+    for name in ("opt_G", "opt_D"):
+        opt_states[name] = {k[len(name) + 1 :]: v for k, v in ckpt.items() if k.startswith(name + ".")}
+        if "t" not in opt_states[name]:
+            raise CheckpointError(f"checkpoint lacks the optimizer state {name}.t")
+
+    # 2. change the model
+    for name, net in nets:
+        for kind, arrays in (("params", net.params), ("buffers", net.get_buffers())):
+            for k, v in arrays.items():
+                v[...] = get_array_module(v).asarray(ckpt[f"{name}.{kind}.{k}"])  # in place, on v's device
+        for path, layer in dropout_layers(net):
+            saved = ckpt.get(f"{name}.rng.{path}")
+            layer.rng, layer.rng_xp = (None, None) if saved is None else (rng_from_array(saved), np)
+    for name, opt, net in (("opt_G", gan.opt_G, gan.G), ("opt_D", gan.opt_D, gan.D)):
+        device = "cpu" if get_array_module(next(iter(net.params.values()))) is np else "gpu"
+        opt.load_state_dict({k: to_device(v, device) if k != "t" else v for k, v in opt_states[name].items()})
+    gan.noise_rng, gan.data_rng = rng_from_array(ckpt["rng.noise"]), rng_from_array(ckpt["rng.data"])
+    gan.fixed_noise = ckpt["fixed_noise"].astype(np.float32)
+    gan.step, gan.epoch = int(ckpt["step"]), int(ckpt["epoch"])
+    g_loss, gn = (float(v) for v in ckpt.get("last_g", [np.nan, np.nan]))
+    gan.last_g = {"g_loss": g_loss, "grad_norm_g": gn}
+    gan.history = {k: list(ckpt.get(f"history.{k}", np.zeros(0)).tolist()) for k in HISTORY_KEYS}
+    return gan

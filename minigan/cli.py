@@ -1,0 +1,238 @@
+"""The ``minigan`` command: a thin layer over the library.
+
+    minigan train [--model dcgan] [--dataset mnist] [--epochs N] ... --out DIR
+    minigan sample --checkpoint DIR/checkpoint.npz --n 64 --out samples.png
+    minigan gradcheck [NAME ...]     check every built-in layer's backward
+
+Mistakes in arguments or files end with one line on stderr and exit status 2,
+never a traceback, and nothing is written to --out.
+"""
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+
+class CLIError(Exception):
+    """A user mistake: printed as one line, exit status 2, no traceback."""
+
+
+def cmd_gradcheck(args):
+    from .gradcheck import ABS_TOLERANCE, TOLERANCE, builtin_names, check_builtin, format_table
+
+    unknown = [n for n in args.names if n.lower() not in {b.lower() for b in builtin_names()}]
+    if unknown:
+        raise CLIError(f"unknown layer {', '.join(unknown)}: choose from {', '.join(builtin_names())}")
+    results = check_builtin(args.names or None, seed=args.seed)
+    print(format_table(results))
+    n = sum(len(r.errors) for _, _, r in results)
+    failed = sum(e >= r.tol for _, _, r in results for e in r.errors.values())
+    print(f"\n{n - failed} of {n} gradients agree with central differences "
+          f"(float64, relative tolerance {TOLERANCE:g}, absolute {ABS_TOLERANCE:g}).")
+    return 1 if failed else 0
+
+
+def _positive_int(name):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be at least 1, got {value}")
+        return value
+
+    return parse
+
+
+def _positive_float(name):
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+        if not value > 0 or value != value or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"{name} must be a positive number, got {text}")
+        return value
+
+    return parse
+
+
+def _dataset_name(text):
+    from .data.load import NAMES
+
+    if text in NAMES[:5] or (text.startswith(("folder:", "csv:")) and text.split(":", 1)[1]):
+        return text
+    raise argparse.ArgumentTypeError(f"unknown dataset {text!r}: choose from {', '.join(NAMES)}")
+
+
+def _user_errors():
+    """The exception types that mean "the user asked for something impossible"."""
+    from .backend import GPUUnavailableError
+    from .checkpoint import CheckpointError
+    from .data import DataError
+
+    return (CheckpointError, DataError, GPUUnavailableError, ValueError)
+
+
+def cmd_train(args):
+    from .checkpoint import load_checkpoint
+    from .gan import TrainingDiverged
+    from .train import fill_defaults, run, settings_from
+
+    resume = None
+    if args.resume:
+        resume = load_checkpoint(os.path.join(args.resume, "checkpoint.npz"))
+        settings = dict(resume["settings"])
+        for key in ("epochs", "device"):  # what a resumed run may change
+            if getattr(args, key) is not None:
+                settings[key] = getattr(args, key)
+        out = args.out or args.resume
+    else:
+        settings = fill_defaults(settings_from(vars(args)))
+        out = args.out or os.path.join("runs", "latest")
+    settings["device"] = settings.get("device") or "cpu"
+    if settings["model"] == "toy" and settings["dataset"] in ("mnist", "mnist-full", "fashion-mnist"):
+        raise CLIError("--model toy makes points or table rows: use --dataset ring8, grid25 or csv:PATH")
+    if settings["model"] != "toy" and settings["dataset"] in ("ring8", "grid25") or (
+        settings["model"] != "toy" and settings["dataset"].startswith("csv:")
+    ):
+        raise CLIError(f"--model {settings['model']} makes images: use --model toy for {settings['dataset']}")
+    try:
+        gan = run(settings, out, resume_ckpt=resume, progress=not args.quiet)
+    except TrainingDiverged as e:
+        print(f"minigan train: {e}. Training stopped; the last good checkpoint is kept in {out}/checkpoint.npz. "
+              "Try a lower --lr or another --objective.", file=sys.stderr)  # fmt: skip
+        return 1
+    except KeyboardInterrupt:
+        print(f"minigan train: interrupted. The checkpoint of the last finished epoch is in {out}/checkpoint.npz; "
+              f"continue with: minigan train --resume {out} --epochs {settings['epochs']}", file=sys.stderr)  # fmt: skip
+        return 130
+    h = gan.history
+    if h["step"]:
+        print(f"done: {gan.epoch} epochs, {gan.step} steps; last d_loss {h['d_loss'][-1]:.3f}, "
+              f"g_loss {h['g_loss'][-1]:.3f}, D(x) {h['d_real'][-1]:.2f}, D(G(z)) {h['d_fake'][-1]:.2f}")  # fmt: skip
+    print(f"wrote {out}/checkpoint.npz, {out}/samples/, {out}/history.csv, {out}/losses.png")
+    return 0
+
+
+def cmd_sample(args):
+    from . import viz
+    from .checkpoint import load_checkpoint, restore
+    from .train import generate, load_data, make_gan, value_range
+
+    ext = os.path.splitext(args.out)[1].lower()
+    if ext not in (".png", ".npz", ".csv"):
+        raise CLIError(f"--out must end in .png, .npz or .csv, got {args.out!r}")
+    ckpt = load_checkpoint(args.checkpoint)
+    settings = dict(ckpt["settings"])
+    if args.device:
+        settings["device"] = args.device
+    dataset = load_data(settings)
+    gan = restore(make_gan(settings, dataset), ckpt)
+    x = generate(gan, settings, args.n, args.seed)
+    if dataset.kind == "images":
+        low, high = value_range(settings)
+        pixels = dataset.from_model(x, low, high)  # (n, C, H, W) uint8
+        if ext == ".csv":
+            raise CLIError("images cannot be written as .csv: use .png or .npz")
+        if ext == ".png":
+            viz.save_grid(pixels, args.out)
+        else:
+            images = pixels[:, 0] if pixels.shape[1] == 1 else pixels.transpose(0, 2, 3, 1)
+            _save_npz(args.out, images=images)
+    else:
+        values = dataset.from_model(x, 0, 1)
+        if ext == ".png":
+            viz.scatter_2d(values, real=dataset.x[:2500] if dataset.kind == "points" else None,
+                           centers=dataset.centers, path=args.out)  # fmt: skip
+        elif ext == ".csv":
+            from .data import write_csv
+
+            columns = dataset.columns or [f"x{i}" for i in range(values.shape[1])]
+            write_csv(args.out, values, columns)
+        else:
+            _save_npz(args.out, samples=values.astype(np.float32))
+    print(f"wrote {args.n} samples to {args.out}")
+    return 0
+
+
+def _save_npz(path, **arrays):
+    """np.savez, atomically (temp file in the same folder, then rename)."""
+    import tempfile
+
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".samples-", suffix=".npz.tmp", dir=folder)
+    with os.fdopen(fd, "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(tmp, path)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="minigan", description="GANs from scratch on NumPy (and CuPy).")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    from .gan import SCHEDULES
+    from .losses import OBJECTIVES
+    from .models import MODELS
+
+    p = sub.add_parser("train", help="train a GAN and write checkpoints, sample grids and curves",
+                       description="Train a GAN. Unset options take the model's recipe (DCGAN: batch 64, lr 2e-4, "
+                       "beta1 0.5, latent 128, 5 epochs; MLP: latent 100, batch 64, 20 epochs).")  # fmt: skip
+    p.add_argument("--model", choices=MODELS, default="dcgan")
+    p.add_argument("--dataset", type=_dataset_name, default="mnist",
+                   help="mnist (bundled 10,000 digits), mnist-full, fashion-mnist, ring8, grid25, folder:PATH, csv:PATH")
+    p.add_argument("--data-dir", help="folder holding the dataset's files")
+    p.add_argument("--subset", type=_positive_int("--subset"), help="train on the first N examples only")
+    p.add_argument("--epochs", type=_positive_int("--epochs"))
+    p.add_argument("--batch-size", type=_positive_int("--batch-size"))
+    p.add_argument("--lr", type=_positive_float("--lr"))
+    p.add_argument("--beta1", type=float)
+    p.add_argument("--latent-dim", type=_positive_int("--latent-dim"))
+    p.add_argument("--objective", choices=OBJECTIVES, default="non-saturating")
+    p.add_argument("--d-steps", type=_positive_int("--d-steps"), default=1, help="D updates per G update (k)")
+    p.add_argument("--schedule", choices=SCHEDULES, default="alternating")
+    p.add_argument("--label-smoothing", type=float, default=0.0, help="one-sided: real label 1 - S (e.g. 0.1)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="run folder (default runs/latest; with --resume, the resumed folder)")
+    p.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR up to --epochs in total")
+    p.add_argument("--device", choices=("cpu", "gpu"))
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("sample", help="draw samples from a trained checkpoint")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--n", type=_positive_int("--n"), default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="FILE.png (a grid), FILE.npz (uint8 images) or FILE.csv (tables)")
+    p.add_argument("--device", choices=("cpu", "gpu"))
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("gradcheck", help="check every layer's backward against central differences")
+    p.add_argument("names", nargs="*", help="layers to check (default: all)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_gradcheck)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except CLIError as e:
+        print(f"minigan {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except _user_errors() as e:
+        print(f"minigan {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"minigan {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

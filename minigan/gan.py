@@ -1,0 +1,234 @@
+"""The adversarial game. One training step is two passes:
+
+(1) train D, G frozen:
+    z ~ N(0, I) -> G.forward -> fake                    (G runs forward only: no G.backward)
+    [real; fake] -> D.forward -> logits                  (one batch of 2N, real first)
+    d_loss -> D.backward -> D.grads -> opt_D.step()
+(2) train G, D frozen:
+    fake -> D.forward -> logits_fake                     (the same fakes, judged by the updated D)
+    g_loss -> D.backward(param_grads=False)              (the gradient flows THROUGH D,
+           -> G.backward -> G.grads -> opt_G.step()       D's own weight gradients are not computed)
+
+"Frozen" does not mean "no backward": in pass (2) D's backward runs, because G
+can only learn through D's judgement. It means D's weights are not changed
+(and here their gradients are not even computed).
+
+D judges the real and the fake batch in one pass of 2N examples: for the layers
+D uses (convolutions, dense, activations, dropout) that is the same as two passes,
+but with BatchNorm in D it would mix the two batches' statistics.
+"""
+
+import math
+
+import numpy as np
+
+from .backend import get_array_module, to_numpy
+from .losses import WGAN, BCEObjective, clip_weights, get_objective, sigmoid
+from .optim import Adam
+
+SCHEDULES = ("alternating", "simultaneous")
+HISTORY_KEYS = ("step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "grad_norm_d", "grad_norm_g")
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite: the step was not applied."""
+
+
+def grad_norm(net):
+    """sqrt(sum of every squared gradient entry) of a network."""
+    return math.sqrt(sum(float((g * g).sum()) for g in net.grads.values()))
+
+
+class GAN:
+    """Two networks and their optimizers, trained against each other.
+
+    generator:     z (N, latent_dim) -> samples
+    discriminator: samples -> logits (N, 1)
+    objective:     one of losses.OBJECTIVES (default "non-saturating")
+    lr, beta1, beta2: Adam for both players (DCGAN recipe: 2e-4, 0.5, 0.999)
+    d_steps:       the paper's k: D updates per G update
+    schedule:      "alternating" (D, then G against the updated D) or "simultaneous"
+                   (both gradients from the same forward pass, then both update)
+    label_smoothing: one-sided: real target 1 - s for D (BCE objectives)
+    penalty:       optional optim.L1L2 added to both players' kernel gradients
+    seed:          fixes the noise, the data order and the fixed sample noise
+    """
+
+    def __init__(self, generator, discriminator, latent_dim, objective="non-saturating", lr=2e-4, beta1=0.5,
+                 beta2=0.999, d_steps=1, schedule="alternating", label_smoothing=0.0, seed=0, penalty=None,
+                 n_fixed=64):  # fmt: skip
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
+        if not isinstance(d_steps, int) or d_steps < 1:
+            raise ValueError(f"d_steps must be an integer >= 1, got {d_steps!r}")
+        self.G, self.D, self.latent_dim = generator, discriminator, latent_dim
+        self.objective = get_objective(objective, label_smoothing)
+        self.opt_G = Adam(lr, beta1, beta2)
+        self.opt_D = Adam(lr, beta1, beta2)
+        self.d_steps, self.schedule, self.penalty, self.seed = d_steps, schedule, penalty, seed
+        # independent streams for the noise, the data order and the fixed sample noise
+        noise_seq, data_seq, fixed_seq = np.random.SeedSequence(seed).spawn(3)
+        self.noise_rng = np.random.default_rng(noise_seq)
+        self.data_rng = np.random.default_rng(data_seq)
+        self.fixed_noise = np.random.default_rng(fixed_seq).standard_normal((n_fixed, latent_dim)).astype(np.float32)
+        self.step = 0  # D updates so far
+        self.epoch = 0  # epochs completed
+        self.last_g = {"g_loss": math.nan, "grad_norm_g": math.nan}
+        self.history = {k: [] for k in HISTORY_KEYS}
+
+    # ---- noise -----------------------------------------------------------------
+    def noise(self, n, xp=np):
+        """z ~ N(0, I), (n, latent_dim) float32, drawn on the CPU (the same numbers on
+        every device) and handed to ``xp`` explicitly."""
+        z = self.noise_rng.standard_normal((n, self.latent_dim), dtype=np.float32)
+        return z if xp is np else xp.asarray(z)
+
+    def d_output(self, logits):
+        """Mean of what D says: a probability for the BCE objectives, else the raw score."""
+        return float((sigmoid(logits) if isinstance(self.objective, BCEObjective) else logits).mean())
+
+    def _update(self, net, opt):
+        if self.penalty is not None:
+            self.penalty.add_grad(net.params, net.grads)
+        opt.step(net.params, net.grads)
+        if net is self.D and isinstance(self.objective, WGAN):
+            clip_weights(self.D.params, self.objective.clip)  # the critic stays (roughly) 1-Lipschitz
+
+    @staticmethod
+    def _finite(name, value):
+        value = float(value)
+        if not math.isfinite(value):
+            raise TrainingDiverged(f"{name} became {value}: the step was not applied")
+        return value
+
+    # ---- one step ----------------------------------------------------------------
+    def train_step(self, real):
+        """One D update and, every ``d_steps``-th call, one G update.
+
+        real: (N, ...) a batch of real samples, float32, on the networks' device.
+        Returns {d_loss, g_loss, d_real, d_fake, grad_norm_d, grad_norm_g} as floats
+        (g_loss and grad_norm_g from the latest G update).
+        """
+        if self.schedule == "simultaneous":
+            return self._simultaneous_step(real)
+        stats, fake = self.discriminator_pass(real)
+        self.step += 1
+        if self.step % self.d_steps == 0:  # the paper's k: G moves after every k-th D update
+            self.last_g = self.generator_pass(fake)
+        return {**stats, **self.last_g}
+
+    def discriminator_pass(self, real):
+        """(1) Train D with G frozen. Returns (stats, fake); only D's weights change."""
+        xp = get_array_module(real)
+        n = real.shape[0]
+        fake = self.G.forward(self.noise(n, xp))  # (N, ...); G runs forward only
+        logits = self.D.forward(xp.concatenate([real, fake]))  # (2N, 1): real first, then fake
+        d_loss, dl_real, dl_fake = self.objective.d_loss(logits[:n], logits[n:])
+        stats = {"d_loss": self._finite("d_loss", d_loss), "d_real": self.d_output(logits[:n]),
+                 "d_fake": self.d_output(logits[n:])}  # fmt: skip
+        self.D.zero_grad()
+        self.D.backward(xp.concatenate([dl_real, dl_fake]))  # fills D.grads; G.backward is never called
+        stats["grad_norm_d"] = grad_norm(self.D)
+        self._update(self.D, self.opt_D)
+        return stats, fake
+
+    def generator_pass(self, fake):
+        """(2) Train G with D frozen, on the fakes G made in pass (1) (its forward
+        caches still belong to them). Only G's weights change."""
+        logits_fake = self.D.forward(fake)  # the same fakes, judged by the updated D
+        g_loss, dl = self.objective.g_loss(logits_fake)
+        g_loss = self._finite("g_loss", g_loss)
+        dfake = self.D.backward(dl, param_grads=False)  # THROUGH D: input gradient only
+        self.G.zero_grad()
+        self.G.backward(dfake)  # G's weight gradients
+        stats = {"g_loss": g_loss, "grad_norm_g": grad_norm(self.G)}
+        self._update(self.G, self.opt_G)
+        return stats
+
+    def _simultaneous_step(self, real):
+        """Both players' gradients from ONE forward pass, then both update (the
+        classic tutorial's "simultaneous" adversarial optimizer)."""
+        xp = get_array_module(real)
+        n = real.shape[0]
+        fake = self.G.forward(self.noise(n, xp))
+        logits = self.D.forward(xp.concatenate([real, fake]))  # (2N, 1)
+        d_loss, dl_real, dl_fake = self.objective.d_loss(logits[:n], logits[n:])
+        g_loss, dg_fake = self.objective.g_loss(logits[n:])
+        out = {"d_loss": self._finite("d_loss", d_loss), "g_loss": self._finite("g_loss", g_loss),
+               "d_real": self.d_output(logits[:n]), "d_fake": self.d_output(logits[n:])}  # fmt: skip
+        self.D.zero_grad()
+        self.D.backward(xp.concatenate([dl_real, dl_fake]))  # D's gradients
+        dx = self.D.backward(xp.concatenate([xp.zeros_like(dl_real), dg_fake]), param_grads=False)
+        self.G.zero_grad()
+        self.G.backward(dx[n:])  # G's gradients, through the same (not yet updated) D
+        out["grad_norm_d"], out["grad_norm_g"] = grad_norm(self.D), grad_norm(self.G)
+        self._update(self.D, self.opt_D)
+        self._update(self.G, self.opt_G)
+        self.step += 1
+        self.last_g = {"g_loss": out["g_loss"], "grad_norm_g": out["grad_norm_g"]}
+        return out
+
+    # ---- sampling ----------------------------------------------------------------
+    def sample(self, n=None, z=None, xp=np):
+        """Generated samples in eval mode (BatchNorm uses its running statistics, Dropout
+        is off), from ``z`` or the fixed noise; the networks go back to training mode."""
+        z = self.fixed_noise[:n] if z is None else z
+        z = z if xp is np else xp.asarray(z)
+        self.G.eval()
+        try:
+            return self.G.forward(z)
+        finally:
+            self.G.train()
+
+    # ---- the loop ------------------------------------------------------------------
+    def epoch_batches(self, n_examples, batch_size):
+        """Shuffled index batches for one epoch (the last, incomplete batch is dropped)."""
+        order = self.data_rng.permutation(n_examples)
+        return [order[i : i + batch_size] for i in range(0, n_examples - batch_size + 1, batch_size)]
+
+    def fit(self, x, epochs, batch_size, on_epoch_end=None, progress=True):
+        """Train until ``epochs`` epochs are done in total (so a resumed run continues).
+
+        x: (N, ...) all training examples, float32, in the generator's output range,
+           on the networks' device.
+        on_epoch_end(gan): called after each epoch (saving pictures and checkpoints).
+        """
+        n = x.shape[0]
+        if batch_size > n:
+            raise ValueError(f"batch size {batch_size} is larger than the data ({n} examples)")
+        xp = get_array_module(x)
+        from .progress import progress_bar
+
+        while self.epoch < epochs:
+            batches = self.epoch_batches(n, batch_size)
+            bar = progress_bar(batches, desc=f"epoch {self.epoch + 1}/{epochs}", enabled=progress)
+            for idx in bar:
+                stats = self.train_step(x[idx if xp is np else xp.asarray(idx)])
+                self.record(stats)
+                bar.set_postfix(d_loss=f"{stats['d_loss']:.3f}", g_loss=f"{stats['g_loss']:.3f}",
+                                d_real=f"{stats['d_real']:.2f}", d_fake=f"{stats['d_fake']:.2f}")  # fmt: skip
+            bar.close()
+            self.epoch += 1
+            if on_epoch_end is not None:
+                on_epoch_end(self)
+        return self.history
+
+    def record(self, stats):
+        self.history["step"].append(self.step)
+        self.history["epoch"].append(self.epoch)
+        for k in HISTORY_KEYS[2:]:
+            self.history[k].append(stats[k])
+
+    def to(self, device):
+        """Move both networks (and the optimizers' state) to "cpu" or "gpu"."""
+        from .backend import to_device
+
+        self.G.to(device)
+        self.D.to(device)
+        for opt in (self.opt_G, self.opt_D):
+            opt.state = {slot: {k: to_device(v, device) for k, v in s.items()} for slot, s in opt.state.items()}
+        return self
+
+
+def samples_to_numpy(x):
+    return to_numpy(x)

@@ -1,0 +1,31 @@
+"""The building blocks: each layer has a hand-written forward and backward.
+
+See ``base.Layer`` for the contract they all follow.
+"""
+
+from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
+from .base import Layer
+from .conv import Conv2D, ConvTranspose2D, col2im, im2col
+from .dense import Dense
+from .dropout import Dropout
+from .norm import BatchNorm
+from .sequential import Sequential
+from .shape import Flatten, Reshape
+
+__all__ = [
+    "BatchNorm",
+    "Conv2D",
+    "ConvTranspose2D",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "Layer",
+    "LeakyReLU",
+    "ReLU",
+    "Reshape",
+    "Sequential",
+    "Sigmoid",
+    "Tanh",
+    "col2im",
+    "im2col",
+]

@@ -1,0 +1,76 @@
+"""Elementwise activations. They have no parameters; each keeps one array for backward.
+
+For all of them x and y have any shape, the same shape, and dx = dout * dy/dx.
+"""
+
+from ..backend import get_array_module
+from .base import Layer
+
+
+class ReLU(Layer):
+    """y = max(x, 0).   dy/dx = 1 if x > 0 else 0 (we take 0 at the kink x = 0).
+
+    Keeps: the mask x > 0.
+    """
+
+    def forward(self, x):
+        self.mask = x > 0
+        return x * self.mask
+
+    def backward(self, dout, param_grads=True):
+        return dout * self.mask
+
+
+class LeakyReLU(Layer):
+    """y = x if x > 0 else alpha * x.   dy/dx = 1 if x > 0 else alpha (alpha at x = 0).
+
+    Keeps: the mask x > 0.
+    """
+
+    def __init__(self, alpha=0.2):
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x):
+        self.mask = x > 0
+        xp = get_array_module(x)
+        return xp.where(self.mask, x, self.alpha * x)
+
+    def backward(self, dout, param_grads=True):
+        xp = get_array_module(dout)
+        return xp.where(self.mask, dout, self.alpha * dout)
+
+    def __repr__(self):
+        return f"LeakyReLU(alpha={self.alpha})"
+
+
+class Sigmoid(Layer):
+    """y = 1 / (1 + exp(-x)).   dy/dx = y * (1 - y).
+
+    Computed as exp(x) / (1 + exp(x)) for x < 0 so exp never overflows.
+    Keeps: the output y.
+    """
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        e = xp.exp(-xp.abs(x))  # in (0, 1]: no overflow for any x
+        self.y = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+        return self.y
+
+    def backward(self, dout, param_grads=True):
+        return dout * self.y * (1 - self.y)
+
+
+class Tanh(Layer):
+    """y = tanh(x).   dy/dx = 1 - y^2.
+
+    Keeps: the output y.
+    """
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.y = xp.tanh(x)
+        return self.y
+
+    def backward(self, dout, param_grads=True):
+        return dout * (1 - self.y * self.y)

@@ -1,0 +1,47 @@
+"""Inverted dropout."""
+
+from ..backend import generator, get_array_module, new_seed
+from .base import Layer
+
+
+class Dropout(Layer):
+    """Training: y = x * mask / (1 - p), mask ~ Bernoulli(1 - p).   Eval: y = x.
+
+    ``p`` is the probability to DROP a unit (as in PyTorch and Keras). Scaling the
+    kept units by 1/(1-p) while training keeps E[y] = x, so eval needs no change.
+    dx = dout * mask / (1 - p) (the same scaled mask); in eval mode dx = dout.
+
+    x: any shape. Keeps: the scaled mask.
+    The mask is drawn from the layer's own generator, seeded from ``seed`` (or,
+    when None, from the init generator, see ``backend.manual_seed``), so a seed
+    fixes every mask. The generator lives on the same device as the input.
+    """
+
+    def __init__(self, p, seed=None):
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"Dropout: p is the probability to drop and must be in [0, 1), got {p}")
+        self.p = p
+        self.seed = new_seed() if seed is None else seed
+        self.rng, self.rng_xp = None, None  # made on first use, on the input's device
+
+    def generator_for(self, xp):
+        """The layer's generator on module ``xp`` (made from ``seed`` on first use there)."""
+        if self.rng is None or self.rng_xp is not xp:
+            self.rng, self.rng_xp = generator(self.seed, xp), xp
+        return self.rng
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            self.mask = None
+            return x
+        xp = get_array_module(x)
+        keep = self.generator_for(xp).random(x.shape, dtype=x.dtype) >= self.p
+        self.mask = keep * x.dtype.type(1 / (1 - self.p))  # (same shape as x, x's dtype)
+        return x * self.mask
+
+    def backward(self, dout, param_grads=True):
+        return dout if self.mask is None else dout * self.mask
+
+    def __repr__(self):
+        return f"Dropout(p={self.p})"

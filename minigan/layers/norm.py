@@ -1,0 +1,81 @@
+"""Batch normalisation over (N, C) or (N, C, H, W) input, as PyTorch's BatchNorm1d/2d."""
+
+import numpy as np
+
+from .base import Layer
+
+
+class BatchNorm(Layer):
+    """y = gamma * x_hat + beta,   x_hat = (x - mean) / sqrt(var + eps), per channel.
+
+    x, y: (N, C) or (N, C, H, W); statistics per channel C, over the other axes
+    (m = N or N*H*W values each). gamma, beta: (C,), start at 1 and 0.
+
+    Training mode: mean and var are the batch's (var biased, divided by m);
+    the running statistics move towards them with ``momentum`` (PyTorch's 0.1):
+        running_mean = (1 - momentum) * running_mean + momentum * mean
+        running_var  = (1 - momentum) * running_var  + momentum * var * m / (m - 1)   (unbiased)
+    Eval mode: mean and var are running_mean and running_var (constants).
+
+    Backward, sums and means over the statistics axes:
+        dgamma = sum(dout * x_hat)      dbeta = sum(dout)
+        train: dx = gamma / sqrt(var + eps) * (dout - mean(dout) - x_hat * mean(dout * x_hat))
+        eval:  dx = gamma / sqrt(var + eps) * dout
+    In training the batch mean and var depend on x, which gives the two subtracted
+    terms; dropping the last one is the classic bug an all-ones upstream gradient hides.
+    Keeps: x_hat and 1 / sqrt(var + eps).
+    """
+
+    buffer_names = ("running_mean", "running_var")
+
+    def __init__(self, num_features, momentum=0.1, eps=1e-5):
+        super().__init__()
+        self.num_features, self.momentum, self.eps = num_features, momentum, eps
+        self.params["gamma"] = np.ones(num_features, dtype=np.float32)
+        self.params["beta"] = np.zeros(num_features, dtype=np.float32)
+        self._init_grads()
+        self.running_mean = np.zeros(num_features, dtype=np.float32)
+        self.running_var = np.ones(num_features, dtype=np.float32)
+
+    def _check(self, x):
+        C = self.num_features
+        if getattr(x, "ndim", 0) not in (2, 4) or x.shape[1] != C:
+            raise ValueError(
+                f"{self!r}: expected input of shape (N, {C}) or (N, {C}, H, W), "
+                f"got {getattr(x, 'shape', type(x).__name__)}"
+            )
+
+    def forward(self, x):
+        self._check(x)
+        self.axes = (0,) if x.ndim == 2 else (0, 2, 3)
+        shape = (1, -1) if x.ndim == 2 else (1, -1, 1, 1)  # broadcast (C,) against x
+        if self.training:
+            m = x.size // self.num_features
+            if m < 2:
+                raise ValueError(f"{self!r}: training needs more than 1 value per channel, got input {x.shape}")
+            mean = x.mean(axis=self.axes)  # (C,)
+            var = x.var(axis=self.axes)  # (C,), biased
+            self.running_mean *= 1 - self.momentum
+            self.running_mean += self.momentum * mean
+            self.running_var *= 1 - self.momentum
+            self.running_var += self.momentum * var * (m / (m - 1))
+        else:
+            mean, var = self.running_mean, self.running_var
+        self.inv_std = (1 / (var + self.eps) ** 0.5).reshape(shape)  # (1, C) or (1, C, 1, 1)
+        self.x_hat = (x - mean.reshape(shape)) * self.inv_std
+        return self.params["gamma"].reshape(shape) * self.x_hat + self.params["beta"].reshape(shape)
+
+    def backward(self, dout, param_grads=True):
+        shape = self.inv_std.shape
+        if param_grads:
+            self.grads["gamma"] += (dout * self.x_hat).sum(axis=self.axes)
+            self.grads["beta"] += dout.sum(axis=self.axes)
+        scale = self.params["gamma"].reshape(shape) * self.inv_std
+        if not self.training:
+            return scale * dout
+        mean_dout = dout.mean(axis=self.axes, keepdims=True)
+        mean_dout_xhat = (dout * self.x_hat).mean(axis=self.axes, keepdims=True)
+        return scale * (dout - mean_dout - self.x_hat * mean_dout_xhat)
+
+    def __repr__(self):
+        return f"BatchNorm({self.num_features}, momentum={self.momentum}, eps={self.eps})"

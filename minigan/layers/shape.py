@@ -1,0 +1,49 @@
+"""Layers that only change an array's shape. The gradient is reshaped back."""
+
+import math
+
+from .base import Layer
+
+
+class Flatten(Layer):
+    """(N, d1, d2, ...) -> (N, d1*d2*...).   dx = dout reshaped to x's shape.
+
+    Keeps: the input shape.
+    """
+
+    def forward(self, x):
+        self.check_input(x, (2, 3, 4, 5), "(N, ...) with at least 2 axes")
+        self.x_shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dout, param_grads=True):
+        return dout.reshape(self.x_shape)
+
+
+class Reshape(Layer):
+    """(N, ...) -> (N, *shape). ``shape`` excludes the batch axis, e.g. Reshape((128, 7, 7)).
+
+    Keeps: the input shape.
+    """
+
+    def __init__(self, shape):
+        super().__init__()
+        self.shape = tuple(int(s) for s in shape)
+        if any(s <= 0 for s in self.shape):
+            raise ValueError(f"Reshape: every size in shape must be positive, got {self.shape}")
+
+    def forward(self, x):
+        per_example = math.prod(x.shape[1:]) if getattr(x, "ndim", 0) >= 1 else None
+        if per_example != math.prod(self.shape):
+            raise ValueError(
+                f"{self!r}: expected input of shape (N, ...) with {math.prod(self.shape)} values "
+                f"per example, got {getattr(x, 'shape', type(x).__name__)}"
+            )
+        self.x_shape = x.shape
+        return x.reshape((x.shape[0],) + self.shape)
+
+    def backward(self, dout, param_grads=True):
+        return dout.reshape(self.x_shape)
+
+    def __repr__(self):
+        return f"Reshape({self.shape})"

@@ -1,0 +1,38 @@
+"""A progress bar for long loops: tqdm when it is installed, else one line per loop.
+
+Set TQDM_DISABLE=1 (or pass enabled=False) to silence it.
+"""
+
+import os
+import sys
+import time
+
+
+class _LinePrinter:
+    """The fallback: prints the description, the count and the latest figures at the end."""
+
+    def __init__(self, items, desc, enabled):
+        self.items, self.desc, self.enabled = items, desc, enabled
+        self.postfix, self.start = {}, time.perf_counter()
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def set_postfix(self, **values):
+        self.postfix = values
+
+    def close(self):
+        if self.enabled:
+            figures = " ".join(f"{k}={v}" for k, v in self.postfix.items())
+            seconds = time.perf_counter() - self.start
+            print(f"{self.desc}: {len(self.items)} steps in {seconds:.1f} s  {figures}", file=sys.stderr, flush=True)
+
+
+def progress_bar(items, desc="", enabled=True):
+    """Iterate over ``items`` showing progress; the returned object has set_postfix() and close()."""
+    enabled = enabled and os.environ.get("TQDM_DISABLE", "") in ("", "0")
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return _LinePrinter(items, desc, enabled)
+    return tqdm(items, desc=desc, disable=not enabled, leave=True, dynamic_ncols=True)

@@ -1,0 +1,139 @@
+"""A whole training run, as ``minigan train`` does it: data, model, GAN, files.
+
+Writes into the run folder DIR:
+    DIR/checkpoint.npz           after every epoch (atomic: an interrupted run keeps the last one)
+    DIR/samples/epoch_NNNN.png   the fixed-noise samples after each epoch
+    DIR/samples/progress.gif     all of those grids, as an animation
+    DIR/history.csv              one row per step: losses, D outputs, gradient norms
+    DIR/losses.png               the curves of history.csv
+"""
+
+import csv
+import os
+import tempfile
+
+import numpy as np
+
+from .backend import module_for, to_numpy
+from .checkpoint import restore, save_checkpoint
+from .data import load_dataset
+from .gan import GAN, HISTORY_KEYS
+from .models import build, recipe
+from .optim import L1L2
+
+
+def settings_from(args_dict):
+    """The run's settings: everything needed to rebuild data, model and trainer."""
+    keys = ("model", "dataset", "data_dir", "subset", "epochs", "batch_size", "lr", "beta1", "latent_dim",
+            "objective", "d_steps", "schedule", "label_smoothing", "seed", "device")  # fmt: skip
+    return {k: args_dict[k] for k in keys}
+
+
+def fill_defaults(settings):
+    """Fill settings left as None from the model's recipe."""
+    r = recipe(settings["model"])
+    for key in ("batch_size", "lr", "beta1", "latent_dim", "epochs"):
+        if settings.get(key) is None:
+            settings[key] = getattr(r, key)
+    return settings
+
+
+def load_data(settings):
+    """The dataset named in the settings (a data.Dataset)."""
+    return load_dataset(settings["dataset"], data_dir=settings.get("data_dir"), subset=settings.get("subset"),
+                        seed=settings["seed"])  # fmt: skip
+
+
+def make_gan(settings, dataset):
+    """Model and trainer from settings; the data decides image channels / point dimension."""
+    r = recipe(settings["model"])
+    image_model = settings["model"] != "toy"
+    if image_model and dataset.kind != "images":
+        raise ValueError(f"model {settings['model']!r} makes 28x28 images but dataset {settings['dataset']!r} "
+                         f"holds {dataset.kind}: use --model toy")  # fmt: skip
+    if not image_model and dataset.kind == "images":
+        raise ValueError(f"model 'toy' makes points but dataset {settings['dataset']!r} holds images: "
+                         "use --model dcgan or mlp")  # fmt: skip
+    if image_model and dataset.x.shape[2:] != (28, 28):
+        raise ValueError(f"model {settings['model']!r} makes 28x28 images, the data is {dataset.x.shape[2:]}")
+    channels = dataset.x.shape[1] if image_model else 1
+    data_dim = dataset.x.shape[1] if not image_model else 2
+    G, D = build(settings["model"], settings["latent_dim"], data_dim=data_dim, channels=channels,
+                 seed=settings["seed"])  # fmt: skip
+    penalty = L1L2(*r.l1l2) if any(r.l1l2) else None
+    gan = GAN(G, D, settings["latent_dim"], objective=settings["objective"], lr=settings["lr"],
+              beta1=settings["beta1"], beta2=r.beta2, d_steps=settings["d_steps"], schedule=settings["schedule"],
+              label_smoothing=settings["label_smoothing"], seed=settings["seed"], penalty=penalty)  # fmt: skip
+    if settings.get("device", "cpu") == "gpu":
+        gan.to("gpu")
+    return gan
+
+
+def value_range(settings):
+    return recipe(settings["model"]).value_range
+
+
+def model_data(settings, dataset):
+    """All training examples in the generator's output range, float32, on the run's device."""
+    low, high = value_range(settings) or (0.0, 1.0)  # (the range is used for images only)
+    return module_for(settings.get("device", "cpu")).asarray(dataset.model_input(low, high))
+
+
+def write_history_csv(path, history):
+    """history.csv, written atomically."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".history-", suffix=".tmp", dir=folder)
+    with os.fdopen(fd, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(HISTORY_KEYS)
+        for row in zip(*(history[k] for k in HISTORY_KEYS)):
+            w.writerow([f"{v:.6g}" if isinstance(v, float) else v for v in row])
+    os.replace(tmp, path)
+
+
+def save_epoch_outputs(gan, settings, dataset, out_dir):
+    """Pictures, history and the checkpoint after an epoch."""
+    from . import viz
+
+    samples_dir = os.path.join(out_dir, "samples")
+    os.makedirs(samples_dir, exist_ok=True)
+    samples = to_numpy(gan.sample())
+    if dataset.kind == "images":
+        viz.save_grid(samples, os.path.join(samples_dir, f"epoch_{gan.epoch:04d}.png"),
+                      value_range=value_range(settings))  # fmt: skip
+        frames = sorted(f for f in os.listdir(samples_dir) if f.startswith("epoch_") and f.endswith(".png"))
+        viz.save_gif([os.path.join(samples_dir, f) for f in frames], os.path.join(samples_dir, "progress.gif"))
+    elif dataset.kind == "points":
+        many = to_numpy(gan.sample(z=gan.noise(2500)))  # (uses the noise stream: saved in the checkpoint)
+        fig = viz.scatter_2d(many, real=dataset.x[:2500], centers=dataset.centers,
+                             title=f"epoch {gan.epoch}")  # fmt: skip
+        fig.savefig(os.path.join(samples_dir, f"epoch_{gan.epoch:04d}.png"), dpi=80)
+    write_history_csv(os.path.join(out_dir, "history.csv"), gan.history)
+    if gan.history["step"]:
+        viz.plot_history(gan.history, os.path.join(out_dir, "losses.png"))
+    save_checkpoint(os.path.join(out_dir, "checkpoint.npz"), gan, settings)
+
+
+def run(settings, out_dir, resume_ckpt=None, progress=True):
+    """Train as the settings say, writing into out_dir; returns the GAN.
+
+    Everything that can be refused (data, model, checkpoint) is checked before
+    anything is written into out_dir.
+    """
+    dataset = load_data(settings)
+    gan = make_gan(settings, dataset)
+    if resume_ckpt is not None:
+        restore(gan, resume_ckpt)
+    x = model_data(settings, dataset)
+    if settings["batch_size"] > len(x):
+        raise ValueError(f"batch size {settings['batch_size']} is larger than the data ({len(x)} examples)")
+    os.makedirs(out_dir, exist_ok=True)
+    gan.fit(x, settings["epochs"], settings["batch_size"], progress=progress,
+            on_epoch_end=lambda g: save_epoch_outputs(g, settings, dataset, out_dir))  # fmt: skip
+    return gan
+
+
+def generate(gan, settings, n, seed):
+    """n samples from noise seeded by ``seed``, as NumPy, in the generator's own units."""
+    z = np.random.default_rng(seed).standard_normal((n, gan.latent_dim)).astype(np.float32)
+    return to_numpy(gan.sample(z=z, xp=module_for(settings.get("device", "cpu"))))
