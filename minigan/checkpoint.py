@@ -77,7 +77,7 @@ def gan_state(gan, settings):
         d.update({f"{name}.params.{k}": to_numpy(v) for k, v in net.params.items()})
         d.update({f"{name}.buffers.{k}": to_numpy(v) for k, v in net.get_buffers().items()})
         for path, layer in dropout_layers(net):
-            if layer.rng is not None and layer.rng_xp is np:  # (GPU generators are re-seeded on resume)
+            if isinstance(layer.rng, np.random.Generator):  # (GPU generators restart from their seed on resume)
                 d[f"{name}.rng.{path}"] = rng_to_array(layer.rng)
     for name, opt in (("opt_G", gan.opt_G), ("opt_D", gan.opt_D)):
         d.update({f"{name}.{k}": to_numpy(v) for k, v in opt.state_dict().items()})
@@ -181,7 +181,7 @@ def restore(gan, ckpt):
                 v[...] = get_array_module(v).asarray(ckpt[f"{name}.{kind}.{k}"])  # in place, on v's device
         for path, layer in dropout_layers(net):
             saved = ckpt.get(f"{name}.rng.{path}")
-            layer.rng, layer.rng_xp = (None, None) if saved is None else (rng_from_array(saved), np)
+            layer.rng = None if saved is None else rng_from_array(saved)
     for name, opt, net in (("opt_G", gan.opt_G, gan.G), ("opt_D", gan.opt_D, gan.D)):
         device = "cpu" if get_array_module(next(iter(net.params.values()))) is np else "gpu"
         opt.load_state_dict({k: to_device(v, device) if k != "t" else v for k, v in opt_states[name].items()})

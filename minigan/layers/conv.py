@@ -68,10 +68,10 @@ def _glorot_kernel(shape, k, rng):
     return (rng or init_rng()).uniform(-a, a, shape).astype(np.float32)
 
 
-def _check_sizes(kernel_size, stride, padding):
+def _check_sizes(layer, kernel_size, stride, padding):
     for name, v, low in (("kernel_size", kernel_size, 1), ("stride", stride, 1), ("padding", padding, 0)):
         if not isinstance(v, (int, np.integer)) or v < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+            raise ValueError(f"{layer}: {name} must be an integer >= {low}, got {v!r}")
 
 
 class Conv2D(Layer):
@@ -89,7 +89,7 @@ class Conv2D(Layer):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, rng=None):
         super().__init__()
-        _check_sizes(kernel_size, stride, padding)
+        _check_sizes("Conv2D", kernel_size, stride, padding)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.k, self.stride, self.padding, self.bias = kernel_size, stride, padding, bias
         self.params["W"] = _glorot_kernel((out_channels, in_channels, kernel_size, kernel_size), kernel_size, rng)
@@ -157,9 +157,9 @@ class ConvTranspose2D(Layer):
         self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, bias=True, rng=None
     ):
         super().__init__()
-        _check_sizes(kernel_size, stride, padding)
+        _check_sizes("ConvTranspose2D", kernel_size, stride, padding)
         if not 0 <= output_padding < stride:
-            raise ValueError(f"output_padding must be in [0, stride={stride}), got {output_padding}")
+            raise ValueError(f"ConvTranspose2D: output_padding must be in [0, stride={stride}), got {output_padding}")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.k, self.stride, self.padding, self.output_padding = kernel_size, stride, padding, output_padding
         self.bias = bias

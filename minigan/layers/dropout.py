@@ -1,5 +1,9 @@
 """Inverted dropout."""
 
+import copy
+
+import numpy as np
+
 from ..backend import generator, get_array_module, new_seed
 from .base import Layer
 
@@ -23,13 +27,23 @@ class Dropout(Layer):
             raise ValueError(f"Dropout: p is the probability to drop and must be in [0, 1), got {p}")
         self.p = p
         self.seed = new_seed() if seed is None else seed
-        self.rng, self.rng_xp = None, None  # made on first use, on the input's device
+        self.rng = None  # made on first use, on the input's device
 
     def generator_for(self, xp):
         """The layer's generator on module ``xp`` (made from ``seed`` on first use there)."""
-        if self.rng is None or self.rng_xp is not xp:
-            self.rng, self.rng_xp = generator(self.seed, xp), xp
+        if self.rng is None or (xp is np) != isinstance(self.rng, np.random.Generator):
+            self.rng = generator(self.seed, xp)
         return self.rng
+
+    def __deepcopy__(self, memo):
+        """A NumPy generator is copied in its current state. CuPy's cannot be copied
+        (it holds a lock), so a copy of a GPU Dropout starts again from ``seed``."""
+        new = Dropout.__new__(Dropout)
+        memo[id(self)] = new
+        for k, v in self.__dict__.items():
+            gpu_rng = k == "rng" and v is not None and not isinstance(v, np.random.Generator)
+            setattr(new, k, None if gpu_rng else copy.deepcopy(v, memo))
+        return new
 
     def forward(self, x):
         if not self.training or self.p == 0:
