@@ -19,11 +19,11 @@ model BEFORE changing anything.
 
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy as np
 
+from .atomic import atomic_write
 from .backend import get_array_module, to_device, to_numpy
 from .gan import HISTORY_KEYS
 from .layers import Dropout, Sequential
@@ -93,19 +93,8 @@ def gan_state(gan, settings):
 def save_checkpoint(path, gan, settings):
     """Write the run's state to ``path`` (.npz) atomically: temp file, fsync, rename."""
     arrays = gan_state(gan, settings)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", suffix=".npz.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)
     return path
 
 

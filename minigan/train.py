@@ -10,10 +10,10 @@ Writes into the run folder DIR:
 
 import csv
 import os
-import tempfile
 
 import numpy as np
 
+from .atomic import atomic_write
 from .backend import module_for, to_numpy
 from .checkpoint import restore, save_checkpoint
 from .data import load_dataset
@@ -81,14 +81,11 @@ def model_data(settings, dataset):
 
 def write_history_csv(path, history):
     """history.csv, written atomically."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".history-", suffix=".tmp", dir=folder)
-    with os.fdopen(fd, "w", newline="") as f:
+    with atomic_write(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(HISTORY_KEYS)
         for row in zip(*(history[k] for k in HISTORY_KEYS)):
             w.writerow([f"{v:.6g}" if isinstance(v, float) else v for v in row])
-    os.replace(tmp, path)
 
 
 def save_epoch_outputs(gan, settings, dataset, out_dir):

@@ -12,40 +12,20 @@ halfway) never sees half a PNG.
 
 import math
 import os
-import uuid
-from contextlib import contextmanager
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
+from minigan.atomic import atomic_write
 from minigan.backend import to_numpy
 
 
 # ---- writing files ----------------------------------------------------------
-@contextmanager
-def _atomic_path(path):
-    """Yield a temp path beside ``path``; move it onto ``path`` when the block succeeds.
-
-    Creates the parent folders. On any error the temp file is removed and ``path``
-    is left as it was.
-    """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def _save_figure(fig, path):
-    with _atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=100)
 
 
 def _new_figure(figsize):
@@ -106,8 +86,8 @@ def save_grid(images, path, nrow=None, value_range=(-1, 1), scale=2):
     """
     grid = image_grid(images, nrow=nrow, value_range=value_range)
     img = _upscale(Image.fromarray(grid), scale)
-    with _atomic_path(path) as tmp:
-        img.save(tmp, format="PNG")
+    with atomic_write(path) as f:
+        img.save(f, format="PNG")
     return path
 
 
@@ -153,8 +133,8 @@ def save_gif(frames, path, duration_ms=300, scale=1):
     if any(img.mode == "RGB" for img in imgs):
         imgs = [img.convert("RGB") for img in imgs]
     imgs = [_upscale(img, scale) for img in imgs]
-    with _atomic_path(path) as tmp:
-        imgs[0].save(tmp, format="GIF", save_all=True, append_images=imgs[1:],
+    with atomic_write(path) as f:
+        imgs[0].save(f, format="GIF", save_all=True, append_images=imgs[1:],
                      duration=duration_ms, loop=0)
     return path
 

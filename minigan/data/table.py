@@ -10,12 +10,11 @@ such a column and a GAN learns it trivially.
 
 import csv
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_write
 from .dataset import Dataset
 from .errors import DataError
 
@@ -70,14 +69,8 @@ def write_csv(path, values, columns):
     values = np.asarray(values, dtype=np.float64)
     if values.ndim != 2 or values.shape[1] != len(columns):
         raise DataError(f"write_csv needs an (n, {len(columns)}) array for {len(columns)} columns, got {values.shape}")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(columns)
-            writer.writerows([repr(float(v)) for v in row] for row in values)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_write(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        writer.writerows([repr(float(v)) for v in row] for row in values)
     return path
