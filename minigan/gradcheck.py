@@ -165,6 +165,7 @@ def builtin_cases():
         ("Dropout", "eval", L.Dropout(0.5).eval(), (4, 5)),
         ("Flatten", "train", L.Flatten(), (2, 3, 2, 2)),
         ("Reshape", "train", L.Reshape((3, 4)), (2, 12)),
+        ("Pack", "train", L.Pack(2), (4, 3, 2, 2)),
         ("Sequential", "train", seq(), (3, 1, 4, 4)),
         ("Sequential", "eval", seq().eval(), (3, 1, 4, 4)),
     ]

@@ -25,7 +25,7 @@ dP/dtheta is a derivative of a backward pass. Autograd libraries get it by
    an all-zero dy and saves the matching products.
 
 Only the layers a critic needs have this pass: Dense, Conv2D, ReLU, LeakyReLU,
-Tanh, Sigmoid, Flatten, Reshape, and Dropout (with the mask of the forward pass).
+Tanh, Sigmoid, Flatten, Reshape, Pack, and Dropout (with the mask of the forward pass).
 BatchNorm has none on purpose: it mixes the examples of a batch, so "the gradient
 of D(x_hat_n) with respect to x_hat_n" is not what the penalty assumes. The
 first-order layer code is untouched: all of this reads the caches their forward
@@ -33,10 +33,10 @@ passes keep.
 """
 
 from .backend import get_array_module
-from .layers import Conv2D, Dense, Dropout, Flatten, LeakyReLU, ReLU, Reshape, Sequential, Sigmoid, Tanh
+from .layers import Conv2D, Dense, Dropout, Flatten, LeakyReLU, Pack, ReLU, Reshape, Sequential, Sigmoid, Tanh
 from .layers.conv import col2im, im2col
 
-SUPPORTED = (Dense, Conv2D, ReLU, LeakyReLU, Tanh, Sigmoid, Flatten, Reshape, Dropout)
+SUPPORTED = (Dense, Conv2D, ReLU, LeakyReLU, Tanh, Sigmoid, Flatten, Reshape, Pack, Dropout)
 
 
 def flat_layers(net):
@@ -86,7 +86,7 @@ def tangent_forward(layer, a_dot):
         return layer.y * (1 - layer.y) * a_dot, a_dot  # sigmoid' = y (1 - y)
     if isinstance(layer, Dropout):
         return (a_dot if layer.mask is None else a_dot * layer.mask), None
-    if isinstance(layer, (Flatten, Reshape)):
+    if isinstance(layer, (Flatten, Reshape, Pack)):
         return layer.forward(a_dot), a_dot.shape  # a reshape: the same map on the tangent
     raise ValueError(f"gradient_penalty: {layer!r} has no second-order pass")
 
@@ -131,7 +131,7 @@ def tangent_backward(layer, cache, dy, dy_dot):
         if layer.mask is None:
             return dy, dy_dot
         return (None if dy is None else dy * layer.mask), dy_dot * layer.mask
-    if isinstance(layer, (Flatten, Reshape)):
+    if isinstance(layer, (Flatten, Reshape, Pack)):
         return (None if dy is None else dy.reshape(cache)), dy_dot.reshape(cache)
     raise ValueError(f"gradient_penalty: {layer!r} has no second-order pass")
 

@@ -10,7 +10,7 @@ from .dense import Dense
 from .dropout import Dropout
 from .norm import BatchNorm
 from .sequential import Sequential
-from .shape import Flatten, Reshape
+from .shape import Flatten, Pack, Reshape
 
 __all__ = [
     "BatchNorm",
@@ -20,6 +20,7 @@ __all__ = [
     "Dropout",
     "Flatten",
     "Layer",
+    "Pack",
     "LeakyReLU",
     "ReLU",
     "Reshape",

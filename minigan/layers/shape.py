@@ -47,3 +47,33 @@ class Reshape(Layer):
 
     def __repr__(self):
         return f"Reshape({self.shape})"
+
+
+class Pack(Layer):
+    """PacGAN's packing: m consecutive examples become one, (N, d, ...) -> (N/m, m*d, ...).
+
+    A discriminator that starts with Pack(m) judges m samples at once, all real or
+    all fake, and can see when they are too alike: a collapsed generator gives
+    itself away (Lin et al., 2018). For points (N, 2) -> (N/m, 2m); for images
+    (N, C, H, W) -> (N/m, m*C, H, W), the m images stacked as channels.
+    It is a reshape, so dx = dout reshaped back. Keeps: the input shape.
+    """
+
+    def __init__(self, m):
+        super().__init__()
+        if not isinstance(m, int) or m < 1:
+            raise ValueError(f"Pack: m must be an integer >= 1, got {m!r}")
+        self.m = m
+
+    def forward(self, x):
+        self.check_input(x, (2, 3, 4), "(N, d, ...)")
+        if x.shape[0] % self.m:
+            raise ValueError(f"{self!r}: the batch size must be a multiple of {self.m}, got input {x.shape}")
+        self.x_shape = x.shape
+        return x.reshape((x.shape[0] // self.m, self.m * x.shape[1]) + x.shape[2:])
+
+    def backward(self, dout, param_grads=True):
+        return dout.reshape(self.x_shape)
+
+    def __repr__(self):
+        return f"Pack({self.m})"
