@@ -4,7 +4,7 @@ from minigan import gradcheck, layers
 from minigan.cli import main
 
 BUILTIN = ["BatchNorm", "Conv2D", "ConvTranspose2D", "Dense", "Dropout", "Flatten", "LeakyReLU", "ReLU",
-           "Reshape", "Sequential", "Sigmoid", "Tanh"]  # fmt: skip
+           "Pack", "Reshape", "Sequential", "Sigmoid", "Tanh"]  # fmt: skip
 
 
 def table_names(out):
