@@ -159,6 +159,15 @@ def cmd_sample(args):
     return 0
 
 
+def cmd_evaluate(args):
+    from .evaluate import evaluate_run, to_json
+
+    result, text = evaluate_run(samples=args.samples, checkpoint=args.checkpoint, n=args.n, seed=args.seed,
+                                device=args.device, dataset=args.dataset)  # fmt: skip
+    print(to_json(result) if args.json else text)
+    return 0
+
+
 def _save_npz(path, **arrays):
     """np.savez, atomically (temp file in the same folder, then rename)."""
     import tempfile
@@ -210,6 +219,20 @@ def build_parser():
     p.add_argument("--out", required=True, help="FILE.png (a grid), FILE.npz (uint8 images) or FILE.csv (tables)")
     p.add_argument("--device", choices=("cpu", "gpu"))
     p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("evaluate", help="score samples with the digit judge (FD, Inception-style score, coverage)",
+                       description="Score generated digits with the judge, a small digit classifier, next to "
+                       "real held-out digits and noise; 2-D points get mode coverage (PacGAN protocol).")  # fmt: skip
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--samples", metavar="FILE.npz", help="samples written by  minigan sample --out FILE.npz")
+    source.add_argument("--checkpoint", metavar="FILE", help="a run's checkpoint.npz or folder: generate, then score")
+    p.add_argument("--n", type=_positive_int("--n"),
+                   help="how many samples (default: all in the file; 10000 images or 2500 points from a checkpoint)")  # fmt: skip
+    p.add_argument("--seed", type=int, default=0, help="noise seed for --checkpoint (as minigan sample --seed)")
+    p.add_argument("--dataset", choices=("ring8", "grid25"), help="the mixture a file of 2-D points imitates")
+    p.add_argument("--device", choices=("cpu", "gpu"), help="where the generator runs (--checkpoint)")
+    p.add_argument("--json", action="store_true", help="print a JSON object instead of the table")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("gradcheck", help="check every layer's backward against central differences")
     p.add_argument("names", nargs="*", help="layers to check (default: all)")

@@ -1,0 +1,273 @@
+"""Score generated digits with the judge, next to what real digits and noise score.
+
+    from minigan.evaluate import evaluate_images, format_report
+    from minigan.judge import default_judge
+    result = evaluate_images(pixels)                 # uint8 (N, 28, 28) or (N, 1, 28, 28)
+    print(format_report(result, default_judge().references))
+
+``evaluate_images`` returns a dict:
+    n                       how many images were scored
+    frechet_distance        FD between the judge's features of the images and of the 9,000 real
+                            digits the judge trained on (see metrics.frechet_distance); lower is better
+    inception_score         exp(E KL(p(y|x) || p(y))) with the judge; 1..10, higher is better
+    inception_score_std     its spread over the 10 splits
+    classes_covered         digits that get at least a quarter of their fair share N/10
+    class_histogram         how many images the judge calls 0, 1, ..., 9
+    class_kl                KL(the images' digit shares || the real digits' shares), nats
+
+A number means little alone, so every report shows two reference rows, computed
+once by ``reference_values`` and stored in the judge's file:
+    real held-out   the 1,000 bundled digits the judge never trained on, scored like
+                    samples: about the best a generator can do at n = 1,000
+    noise           1,000 images of uniform random pixels: what "nothing learned" scores
+FD depends on n (fewer samples, noisier covariances, larger FD), so compare a
+model with the references at n = 1,000, or compare models at the same n.
+
+The command line: ``minigan evaluate --samples FILE.npz`` or ``--checkpoint FILE``.
+"""
+
+import json
+import math
+import os
+import zipfile
+
+import numpy as np
+
+from .judge import default_judge, softmax
+from .metrics import (
+    class_histogram,
+    class_kl,
+    classes_covered,
+    feature_stats,
+    frechet_distance_from_stats,
+    inception_score,
+    toy2d_report,
+)
+
+REFERENCE_N = 1000  # the held-out digits, and as many noise images
+N_HELDOUT = 1000  # the last 1,000 bundled digits are the judge's held-out set
+
+
+class EvaluateError(ValueError):
+    """A samples file or checkpoint that cannot be evaluated (one clear sentence)."""
+
+
+# ---- the real digits -------------------------------------------------------------
+def real_digits():
+    """The bundled digits: uint8 (10000, 1, 28, 28) and int64 labels (10000,)."""
+    from .data import load_dataset
+
+    ds = load_dataset("mnist")
+    return ds.x, ds.y
+
+
+def real_feature_stats(judge=None):
+    """(mu, sigma) of the judge's features over its 9,000 training digits (float64).
+
+    The reference set for the Frechet distance. It leaves out the 1,000 held-out
+    digits, so that scoring them (the "real held-out" row) is exactly the
+    computation a generator's samples go through, with digits no model has seen.
+    """
+    judge = judge or default_judge()
+    return feature_stats(judge.features(real_digits()[0][:-N_HELDOUT]))
+
+
+def real_class_fractions():
+    """float64 (10,): the share of each digit among the bundled digits (0.0863 fives to 0.1127 ones)."""
+    y = real_digits()[1]
+    return np.bincount(y, minlength=10) / len(y)
+
+
+# ---- scoring images --------------------------------------------------------------
+def evaluate_images(images_uint8, n=None, judge=None):
+    """Score images with the judge; returns the dict described in the module docstring.
+
+    images_uint8: uint8 (N, 28, 28) or (N, 1, 28, 28) pixels (floats in [0, 1] work too).
+    n: score only the first n images (default: all). At least 10 are needed (10 splits).
+    """
+    judge = judge or default_judge()
+    x = images_uint8[:n] if n is not None else images_uint8
+    if len(x) < 10:
+        raise EvaluateError(f"need at least 10 images to evaluate (the score uses 10 splits), got {len(x)}")
+    feats, logits = judge.features_and_logits(x)
+    probs = softmax(logits.astype(np.float64))  # (N, 10)
+    real_mu, real_sigma = judge.real_stats if judge.real_stats is not None else real_feature_stats(judge)
+    is_mean, is_std = inception_score(probs, splits=10)
+    return {
+        "n": len(x),
+        "frechet_distance": frechet_distance_from_stats(*feature_stats(feats), real_mu, real_sigma),
+        "inception_score": is_mean,
+        "inception_score_std": is_std,
+        "classes_covered": classes_covered(probs),
+        "class_histogram": class_histogram(probs).tolist(),
+        "class_kl": class_kl(probs, real_class_fractions()),
+    }
+
+
+def reference_values(judge=None, seed=0):
+    """The reference rows, as a flat dict of floats ("real_heldout.frechet_distance", ...).
+
+    Both are scored by ``evaluate_images``, exactly like a generator's samples:
+    real_heldout: the last 1,000 bundled digits, which neither the judge nor the FD
+        reference set contains: the floor a perfect generator would reach at n = 1,000.
+    noise: 1,000 images of uniform random grey levels (seeded): the ceiling.
+    """
+    judge = judge or default_judge()
+    held = real_digits()[0][-N_HELDOUT:]
+    noise = np.random.default_rng(seed).integers(0, 256, size=(REFERENCE_N, 1, 28, 28), dtype=np.uint8)
+    refs = {"n": float(REFERENCE_N)}
+    for name, images in (("real_heldout", held), ("noise", noise)):
+        result = evaluate_images(images, judge=judge)
+        for key in ("frechet_distance", "inception_score", "inception_score_std", "classes_covered", "class_kl"):
+            refs[f"{name}.{key}"] = float(result[key])
+    return refs
+
+
+# ---- reading samples -------------------------------------------------------------
+def load_samples(path):
+    """The arrays of a samples .npz (as ``minigan sample --out FILE.npz`` writes it).
+
+    Returns ("images", uint8 (N, 1, 28, 28)) or ("points", float (N, 2)).
+    Raises EvaluateError for a missing file, a file that is not an .npz, object
+    arrays, or arrays of the wrong shape or dtype.
+    """
+    if not os.path.isfile(path):
+        raise EvaluateError(f"no samples file at {path}")
+    if not zipfile.is_zipfile(path):  # (np.load would try to unpickle anything else)
+        raise EvaluateError(f"{path} is not an .npz file (write one with  minigan sample --out FILE.npz)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except ValueError as e:
+        raise EvaluateError(f"{path} holds object arrays (pickled Python objects); refusing to load it") from e
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
+        raise EvaluateError(f"{path} is not a readable .npz file: {e}") from e
+    if "images" in arrays:
+        images = arrays["images"]
+        if images.dtype != np.uint8:
+            raise EvaluateError(f"{path}: 'images' must be uint8 pixels 0..255, got {images.dtype}")
+        if images.ndim == 3:
+            images = images[:, None]  # (N, 1, 28, 28)
+        if images.ndim != 4 or images.shape[1:] != (1, 28, 28):
+            raise EvaluateError(f"{path}: 'images' must be grey 28x28 digits, (N, 28, 28) or (N, 1, 28, 28); "
+                                f"got shape {arrays['images'].shape}")  # fmt: skip
+        return "images", images
+    if "samples" in arrays:
+        points = arrays["samples"]
+        if points.ndim != 2 or points.shape[1] != 2 or points.dtype.kind != "f":
+            raise EvaluateError(f"{path}: 'samples' must be float 2-D points (N, 2), got {points.dtype}{points.shape}")
+        return "points", points
+    raise EvaluateError(f"{path} has no 'images' (digits) or 'samples' (2-D points) array; it holds {sorted(arrays)}")
+
+
+def generate_from_checkpoint(path, n=None, seed=0, device=None, batch_size=500):
+    """Samples of a trained run: ("images", uint8 (n, C, 28, 28), settings) or ("points", (n, 2), settings).
+
+    The noise is drawn as ``minigan sample --seed`` draws it, so the same seed gives
+    the same samples; the generator runs batch_size at a time. n defaults to 10,000
+    images, or 2,500 points (the PacGAN protocol).
+    """
+    from .backend import module_for, to_numpy
+    from .checkpoint import load_checkpoint, restore
+    from .train import load_data, make_gan, value_range
+
+    if os.path.isdir(path):
+        path = os.path.join(path, "checkpoint.npz")
+    ckpt = load_checkpoint(path)
+    settings = dict(ckpt["settings"])
+    if device:
+        settings["device"] = device
+    dataset = load_data(settings)
+    if dataset.kind == "table":
+        raise EvaluateError(f"{path} is a run on the table {settings['dataset']}: there is no metric for tables here")
+    gan = restore(make_gan(settings, dataset), ckpt)
+    n = n or (10_000 if dataset.kind == "images" else 2500)
+    z = np.random.default_rng(seed).standard_normal((n, gan.latent_dim)).astype(np.float32)  # as train.generate
+    xp = module_for(settings.get("device", "cpu"))
+    x = np.concatenate([to_numpy(gan.sample(z=z[i : i + batch_size], xp=xp)) for i in range(0, n, batch_size)])
+    if dataset.kind == "images":
+        return "images", dataset.from_model(x, *value_range(settings)), settings
+    return "points", x, settings
+
+
+# ---- what the command line does ----------------------------------------------------
+def evaluate_run(samples=None, checkpoint=None, n=None, seed=0, device=None, dataset=None):
+    """Evaluate a samples file or a checkpoint, as ``minigan evaluate`` does: returns (result, report text).
+
+    Digits get ``evaluate_images`` plus the stored reference rows (result["references"]);
+    2-D points get ``metrics.toy2d_report``. A points file does not say which mixture
+    it came from, so it needs ``dataset`` ("ring8" or "grid25"); a checkpoint knows.
+    """
+    if (samples is None) == (checkpoint is None):
+        raise EvaluateError("give either a samples file or a checkpoint")
+    if samples is not None:
+        kind, x = load_samples(samples)
+        source = {"samples": str(samples)}
+    else:
+        kind, x, settings = generate_from_checkpoint(checkpoint, n, seed, device)
+        dataset = settings["dataset"]
+        source = {"checkpoint": str(checkpoint), "seed": seed, "dataset": dataset}
+    if kind == "points":
+        if dataset not in ("ring8", "grid25"):
+            raise EvaluateError("2-D points are scored against the mixture they imitate: add --dataset ring8 or grid25")
+        report = toy2d_report(x[:n] if n else x, dataset)
+        return {**source, "dataset": dataset, **report}, format_toy_report(report, dataset)
+    judge = default_judge()
+    result = evaluate_images(x, n, judge)
+    result["references"] = judge.references or reference_values(judge)
+    text = format_report(result, result["references"])
+    if dataset not in (None, "mnist", "mnist-full"):
+        text += f"\nnote: the judge knows MNIST digits only; for {dataset} these numbers say little"
+    return {**source, **result}, text
+
+
+# ---- the report ------------------------------------------------------------------
+ROWS = (  # (key, label, format, what is better)
+    ("frechet_distance", "Frechet distance (judge features)", "{:.2f}", "lower is better"),
+    ("inception_score", "Inception-style score (judge)", "{:.2f}", "higher is better, max 10"),
+    ("classes_covered", "classes covered (of 10)", "{:.0f}", "10 is best"),
+    ("class_kl", "class KL (samples || real)", "{:.3f}", "0 is best, ~2.3 when all one digit"),
+)
+
+
+def format_report(result, references):
+    """A small table: each metric for the samples, real held-out digits and noise."""
+    cols = ("samples", "real held-out", "noise")
+    lines = [f"{result['n']} samples scored by the judge (a digit classifier; see minigan/judge.py)", ""]
+    lines.append(f"{'metric':<34}" + "".join(f"{c:>15}" for c in cols))
+    for key, label, fmt, better in ROWS:
+        values = [result[key], references.get(f"real_heldout.{key}"), references.get(f"noise.{key}")]
+        cells = ["-" if v is None else fmt.format(v) for v in values]
+        if key == "inception_score":
+            stds = [result["inception_score_std"], references.get("real_heldout.inception_score_std"),
+                    references.get("noise.inception_score_std")]  # fmt: skip
+            cells = [c if s is None else f"{c} ± {s:.2f}" for c, s in zip(cells, stds)]
+        lines.append(f"{label:<34}" + "".join(f"{c:>15}" for c in cells) + f"   {better}")
+    hist = result["class_histogram"]
+    lines += ["", "digits the judge sees: " + "  ".join(f"{d}: {c}" for d, c in enumerate(hist))]
+    n_ref = int(references.get("n", REFERENCE_N))
+    if result["n"] != n_ref:
+        lines.append(f"note: the references use n = {n_ref}; FD is larger for fewer samples, so compare "
+                     f"FD with them at --n {n_ref}")  # fmt: skip
+    return "\n".join(lines)
+
+
+def format_toy_report(report, dataset_name):
+    """The mode-coverage numbers of ``metrics.toy2d_report`` as a few lines."""
+    kl = report["reverse_kl"]
+    kl_text = "n/a (no high-quality sample)" if math.isnan(kl) else f"{kl:.3f}"
+    one_mode = f"log {report['n_modes']} = {math.log(report['n_modes']):.2f}"
+    lines = [
+        f"{report['n_samples']} samples of {dataset_name} (PacGAN protocol: nearest mode, high quality within 3 stds)",
+        f"modes covered           {report['modes_covered']} of {report['n_modes']}",
+        f"high-quality samples    {100 * report['high_quality_fraction']:.1f}%",
+        f"reverse KL (modes)      {kl_text}   0 is best, {one_mode} is one mode",
+        "samples per mode        " + " ".join(str(c) for c in report["mode_counts"]),
+    ]
+    return "\n".join(lines)
+
+
+def to_json(result):
+    """``result`` as a JSON object; nan (an undefined metric) becomes null."""
+    clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.items()}
+    return json.dumps(clean, indent=2, sort_keys=True)
