@@ -123,9 +123,10 @@ class GAN:
         n = real.shape[0]
         fake = self.G.forward(self.noise(n, xp))  # (N, ...); G runs forward only
         logits = self.D.forward(xp.concatenate([real, fake]))  # (2N, 1): real first, then fake
-        d_loss, dl_real, dl_fake = self.objective.d_loss(logits[:n], logits[n:])
-        stats = {"d_loss": self._finite("d_loss", d_loss), "d_real": self.d_output(logits[:n]),
-                 "d_fake": self.d_output(logits[n:])}  # fmt: skip
+        h = len(logits) // 2  # N, or N/m when D packs m samples into one (PacGAN)
+        d_loss, dl_real, dl_fake = self.objective.d_loss(logits[:h], logits[h:])
+        stats = {"d_loss": self._finite("d_loss", d_loss), "d_real": self.d_output(logits[:h]),
+                 "d_fake": self.d_output(logits[h:])}  # fmt: skip
         self.D.zero_grad()
         self.D.backward(xp.concatenate([dl_real, dl_fake]))  # fills D.grads; G.backward is never called
         stats["grad_norm_d"] = grad_norm(self.D)
@@ -152,10 +153,11 @@ class GAN:
         n = real.shape[0]
         fake = self.G.forward(self.noise(n, xp))
         logits = self.D.forward(xp.concatenate([real, fake]))  # (2N, 1)
-        d_loss, dl_real, dl_fake = self.objective.d_loss(logits[:n], logits[n:])
-        g_loss, dg_fake = self.objective.g_loss(logits[n:])
+        h = len(logits) // 2  # N, or N/m when D packs m samples into one (PacGAN)
+        d_loss, dl_real, dl_fake = self.objective.d_loss(logits[:h], logits[h:])
+        g_loss, dg_fake = self.objective.g_loss(logits[h:])
         out = {"d_loss": self._finite("d_loss", d_loss), "g_loss": self._finite("g_loss", g_loss),
-               "d_real": self.d_output(logits[:n]), "d_fake": self.d_output(logits[n:])}  # fmt: skip
+               "d_real": self.d_output(logits[:h]), "d_fake": self.d_output(logits[h:])}  # fmt: skip
         self.D.zero_grad()
         self.D.backward(xp.concatenate([dl_real, dl_fake]))  # D's gradients
         dx = self.D.backward(xp.concatenate([xp.zeros_like(dl_real), dg_fake]), param_grads=False)

@@ -18,6 +18,7 @@ from .layers import (
     Dropout,
     Flatten,
     LeakyReLU,
+    Pack,
     ReLU,
     Reshape,
     Sequential,
@@ -108,14 +109,15 @@ def dcgan(latent_dim=128, channels=1, seed=None):
     return G, D
 
 
-def toy(latent_dim=2, data_dim=2, hidden=128, seed=None):
+def toy(latent_dim=2, data_dim=2, hidden=128, dropout=0.0, pack=1, seed=None):
     """Small MLPs for 2-D mixtures (ring8, grid25) and for tables of numbers.
 
     G: Dense(latent, 128) ReLU, Dense(128, 128) ReLU, Dense(128, 128) ReLU, Dense(128, data_dim)  (linear output)
-    D: Dense(data_dim, 128) LeakyReLU(0.2), Dense(128, 128) LeakyReLU(0.2), Dense(128, 128) LeakyReLU(0.2),
-       Dense(128, 1) -> logit
+    D: [Pack(m)] Dense(m*data_dim, 128) LeakyReLU(0.2) [Dropout], twice more Dense(128, 128) LeakyReLU(0.2)
+       [Dropout], then Dense(128, 1) -> logit
     Three hidden layers, as in the usual mode-collapse experiments; the output is
-    linear because the data is not bounded.
+    linear because the data is not bounded. ``dropout`` > 0 adds Dropout after each
+    hidden layer of D; ``pack`` = m > 1 makes D judge m samples at once (PacGAN).
     """
     if seed is not None:
         manual_seed(seed)
@@ -125,12 +127,12 @@ def toy(latent_dim=2, data_dim=2, hidden=128, seed=None):
         Dense(hidden, hidden), ReLU(),
         Dense(hidden, data_dim),
     )  # fmt: skip
-    D = Sequential(
-        Dense(data_dim, hidden), LeakyReLU(0.2),
-        Dense(hidden, hidden), LeakyReLU(0.2),
-        Dense(hidden, hidden), LeakyReLU(0.2),
-        Dense(hidden, 1),
-    )  # fmt: skip
+    d_layers = [Pack(pack)] if pack > 1 else []
+    n_in = pack * data_dim
+    for _ in range(3):
+        d_layers += [Dense(n_in, hidden), LeakyReLU(0.2)] + ([Dropout(dropout)] if dropout > 0 else [])
+        n_in = hidden
+    D = Sequential(*d_layers, Dense(hidden, 1))
     return G, D
 
 
