@@ -200,9 +200,11 @@ def build_parser():
     p.add_argument("--batch-size", type=_positive_int("--batch-size"))
     p.add_argument("--lr", type=_positive_float("--lr"))
     p.add_argument("--beta1", type=float)
+    p.add_argument("--beta2", type=float)
     p.add_argument("--latent-dim", type=_positive_int("--latent-dim"))
     p.add_argument("--objective", choices=OBJECTIVES, default="non-saturating")
-    p.add_argument("--d-steps", type=_positive_int("--d-steps"), default=1, help="D updates per G update (k)")
+    p.add_argument("--d-steps", type=_positive_int("--d-steps"),
+                   help="D updates per G update, the paper's k (default 1; 5 for wgan-gp)")
     p.add_argument("--schedule", choices=SCHEDULES, default="alternating")
     p.add_argument("--label-smoothing", type=float, default=0.0, help="one-sided: real label 1 - S (e.g. 0.1)")
     p.add_argument("--seed", type=int, default=0)

@@ -23,7 +23,8 @@ import math
 import numpy as np
 
 from .backend import get_array_module, to_numpy
-from .losses import WGAN, BCEObjective, clip_weights, get_objective, sigmoid
+from .losses import WGAN, WGANGP, BCEObjective, clip_weights, get_objective, sigmoid
+from .second_order import gradient_penalty
 from .optim import Adam
 
 SCHEDULES = ("alternating", "simultaneous")
@@ -63,6 +64,8 @@ class GAN:
             raise ValueError(f"d_steps must be an integer >= 1, got {d_steps!r}")
         self.G, self.D, self.latent_dim = generator, discriminator, latent_dim
         self.objective = get_objective(objective, label_smoothing)
+        if isinstance(self.objective, WGANGP) and schedule != "alternating":
+            raise ValueError("the wgan-gp objective needs schedule='alternating' (the penalty is a critic step)")
         self.opt_G = Adam(lr, beta1, beta2)
         self.opt_D = Adam(lr, beta1, beta2)
         self.d_steps, self.schedule, self.penalty, self.seed = d_steps, schedule, penalty, seed
@@ -91,7 +94,7 @@ class GAN:
         if self.penalty is not None:
             self.penalty.add_grad(net.params, net.grads)
         opt.step(net.params, net.grads)
-        if net is self.D and isinstance(self.objective, WGAN):
+        if net is self.D and isinstance(self.objective, WGAN) and not isinstance(self.objective, WGANGP):
             clip_weights(self.D.params, self.objective.clip)  # the critic stays (roughly) 1-Lipschitz
 
     @staticmethod
@@ -129,6 +132,11 @@ class GAN:
                  "d_fake": self.d_output(logits[h:])}  # fmt: skip
         self.D.zero_grad()
         self.D.backward(xp.concatenate([dl_real, dl_fake]))  # fills D.grads; G.backward is never called
+        if isinstance(self.objective, WGANGP):  # + lambda E[(||grad D(x_hat)|| - 1)^2], on points in between
+            alpha = self.noise_rng.uniform(size=(n,) + (1,) * (real.ndim - 1)).astype(real.dtype)
+            alpha = alpha if xp is np else xp.asarray(alpha)
+            penalty = gradient_penalty(self.D, alpha * real + (1 - alpha) * fake, self.objective.weight)
+            stats["d_loss"] += self._finite("gradient penalty", penalty)  # (its gradient is now in D.grads)
         stats["grad_norm_d"] = grad_norm(self.D)
         self._update(self.D, self.opt_D)
         return stats, fake

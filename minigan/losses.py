@@ -37,7 +37,7 @@ turns it into a Python number when it logs (on a GPU that waits for the GPU).
 
 from .backend import get_array_module
 
-OBJECTIVES = ("minimax", "non-saturating", "lsgan", "wgan", "hinge")
+OBJECTIVES = ("minimax", "non-saturating", "lsgan", "wgan", "wgan-gp", "hinge")
 DEFAULT_OBJECTIVE = "non-saturating"
 
 
@@ -195,6 +195,28 @@ class WGAN:
         return f"WGAN(clip={self.clip})"
 
 
+class WGANGP(WGAN):
+    """WGAN with gradient penalty (Gulrajani et al. 2017): the same critic and generator
+    losses as WGAN, but the critic is kept 1-Lipschitz softly, by adding
+
+        lambda * mean_n (||grad_x D(x_hat_n)||_2 - 1)^2,   x_hat = alpha x + (1 - alpha) G(z)
+
+    (alpha ~ U[0, 1] per sample) instead of clipping its weights. The trainer adds
+    this term with ``second_order.gradient_penalty(D, x_hat, objective.weight)``.
+    Paper defaults: lambda = 10, 5 critic steps per generator step, Adam(1e-4, 0.5, 0.9).
+    """
+
+    name = "wgan-gp"
+
+    def __init__(self, weight=10.0):
+        if not weight >= 0:
+            raise ValueError(f"the gradient penalty weight must be >= 0, got {weight}")
+        self.weight = weight
+
+    def __repr__(self):
+        return f"WGANGP(weight={self.weight})"
+
+
 class Hinge:
     """Hinge loss (Lim & Ye 2017; used by SAGAN and BigGAN).
 
@@ -233,7 +255,7 @@ def clip_weights(params, c):
 
 def get_objective(name, label_smoothing=0.0):
     """The objective called ``name`` (one of OBJECTIVES)."""
-    if label_smoothing != 0 and name in ("lsgan", "wgan", "hinge"):
+    if label_smoothing != 0 and name in ("lsgan", "wgan", "wgan-gp", "hinge"):
         raise ValueError(
             f"label_smoothing applies to the BCE objectives only (minimax, non-saturating), not {name!r}"
         )
@@ -245,6 +267,8 @@ def get_objective(name, label_smoothing=0.0):
         return LSGAN()
     elif name == "wgan":
         return WGAN()
+    elif name == "wgan-gp":
+        return WGANGP()
     elif name == "hinge":
         return Hinge()
     raise ValueError(f"unknown objective {name!r}: expected one of {', '.join(OBJECTIVES)}")

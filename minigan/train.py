@@ -24,17 +24,27 @@ from .optim import L1L2
 
 def settings_from(args_dict):
     """The run's settings: everything needed to rebuild data, model and trainer."""
-    keys = ("model", "dataset", "data_dir", "subset", "epochs", "batch_size", "lr", "beta1", "latent_dim",
+    keys = ("model", "dataset", "data_dir", "subset", "epochs", "batch_size", "lr", "beta1", "beta2", "latent_dim",
             "objective", "d_steps", "schedule", "label_smoothing", "seed", "device")  # fmt: skip
-    return {k: args_dict[k] for k in keys}
+    return {k: args_dict.get(k) for k in keys}
+
+
+# WGAN-GP's own recipe (Gulrajani et al. 2017): 5 critic steps per G step, Adam(1e-4, 0.5, 0.9)
+WGAN_GP_DEFAULTS = {"lr": 1e-4, "beta1": 0.5, "beta2": 0.9, "d_steps": 5}
 
 
 def fill_defaults(settings):
-    """Fill settings left as None from the model's recipe."""
+    """Fill settings left as None from the model's recipe (and the objective's, for wgan-gp)."""
     r = recipe(settings["model"])
-    for key in ("batch_size", "lr", "beta1", "latent_dim", "epochs"):
+    if settings.get("objective") == "wgan-gp":
+        for key, value in WGAN_GP_DEFAULTS.items():
+            if settings.get(key) is None:
+                settings[key] = value
+    for key in ("batch_size", "lr", "beta1", "beta2", "latent_dim", "epochs"):
         if settings.get(key) is None:
             settings[key] = getattr(r, key)
+    if settings.get("d_steps") is None:
+        settings["d_steps"] = 1
     return settings
 
 
@@ -62,7 +72,8 @@ def make_gan(settings, dataset):
                  seed=settings["seed"])  # fmt: skip
     penalty = L1L2(*r.l1l2) if any(r.l1l2) else None
     gan = GAN(G, D, settings["latent_dim"], objective=settings["objective"], lr=settings["lr"],
-              beta1=settings["beta1"], beta2=r.beta2, d_steps=settings["d_steps"], schedule=settings["schedule"],
+              beta1=settings["beta1"], beta2=settings.get("beta2") or r.beta2, d_steps=settings["d_steps"],
+              schedule=settings["schedule"],
               label_smoothing=settings["label_smoothing"], seed=settings["seed"], penalty=penalty)  # fmt: skip
     if settings.get("device", "cpu") == "gpu":
         gan.to("gpu")

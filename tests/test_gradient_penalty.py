@@ -113,3 +113,35 @@ def test_unsupported_layer_is_named(layer, word):
     D = Sequential(Conv2D(1, 4, 3, padding=1), layer, Flatten(), Dense(4 * 6 * 6, 1))
     with pytest.raises(ValueError, match=f"layer 1 of the critic, {word}"):
         gradient_penalty(D, np.zeros((2, 1, 6, 6), np.float32))
+
+
+def test_wgan_gp_training_adds_the_penalty_and_stays_finite():
+    from minigan.gan import GAN
+    from minigan.models import dcgan, toy
+
+    G, D = toy(seed=0)
+    gan = GAN(G, D, latent_dim=2, objective="wgan-gp", lr=1e-4, beta1=0.5, beta2=0.9, d_steps=5, seed=0)
+    x = np.random.default_rng(0).standard_normal((64, 2)).astype(np.float32)
+    for _ in range(10):
+        stats = gan.train_step(x)
+    assert np.isfinite(list(stats.values())).all()
+    assert gan.opt_G.t == 2 and gan.opt_D.t == 10  # 5 critic steps per generator step
+    G, D = dcgan(16, seed=0)
+    gan = GAN(G, D, latent_dim=16, objective="wgan-gp", d_steps=1, seed=0)
+    img = np.random.default_rng(0).uniform(-1, 1, (4, 1, 28, 28)).astype(np.float32)
+    stats = gan.train_step(img)
+    assert np.isfinite(list(stats.values())).all()
+    assert all(p.dtype == np.float32 for p in D.params.values())
+
+
+def test_wgan_gp_refuses_a_batchnorm_critic_and_the_simultaneous_schedule():
+    from minigan.gan import GAN
+    from minigan.models import dcgan
+
+    G, D = dcgan(8, seed=0)
+    with pytest.raises(ValueError, match="alternating"):
+        GAN(G, D, latent_dim=8, objective="wgan-gp", schedule="simultaneous")
+    critic = Sequential(Dense(2, 4), BatchNorm(4), Dense(4, 1))
+    gan = GAN(Sequential(Dense(2, 2)), critic, latent_dim=2, objective="wgan-gp")
+    with pytest.raises(ValueError, match="BatchNorm"):
+        gan.train_step(np.zeros((4, 2), np.float32))

@@ -32,7 +32,7 @@ def naive_losses(name, lr, lf, s=0.0):
         return bce_d, -np.mean(np.log(D_f))
     if name == "lsgan":
         return 0.5 * np.mean((lr - 1) ** 2) + 0.5 * np.mean(lf**2), 0.5 * np.mean((lf - 1) ** 2)
-    if name == "wgan":
+    if name in ("wgan", "wgan-gp"):  # (the penalty is added by the trainer)
         return np.mean(lf) - np.mean(lr), -np.mean(lf)
     if name == "hinge":
         return np.mean(np.maximum(1 - lr, 0)) + np.mean(np.maximum(1 + lf, 0)), -np.mean(lf)
@@ -174,7 +174,7 @@ def test_factory_names_and_errors():
         get_objective("vanilla")
     for name in OBJECTIVES:
         assert name in str(err.value)
-    for name in ("lsgan", "wgan", "hinge"):
+    for name in ("lsgan", "wgan", "wgan-gp", "hinge"):
         with pytest.raises(ValueError, match="BCE objectives only"):
             get_objective(name, label_smoothing=0.1)
     with pytest.raises(ValueError, match="label_smoothing"):
