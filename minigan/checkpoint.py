@@ -8,7 +8,7 @@ What a checkpoint holds (keys):
     G.rng.<layer>, D.rng.<layer>        Dropout generators' states
     opt_G.<key>, opt_D.<key>    Adam's step count and moments
     rng.noise, rng.data         the noise and data-order generators' states
-    fixed_noise, step, epoch, last_g, history.<name>
+    fixed_noise, step, epoch, last_g, history.<name>, spread
 
 Every array is numeric or a plain string, so ``np.load(allow_pickle=False)`` reads
 it and no code can hide in the file. Writing goes to a temporary file in the same
@@ -87,6 +87,7 @@ def gan_state(gan, settings):
     d["last_g"] = np.array([gan.last_g["g_loss"], gan.last_g["grad_norm_g"]], dtype=np.float64)
     for k in HISTORY_KEYS:
         d[f"history.{k}"] = np.asarray(gan.history[k], dtype=np.int64 if k in ("step", "epoch") else np.float64)
+    d["spread"] = np.asarray(gan.spread, dtype=np.float64).reshape(-1, 2)
     return d
 
 
@@ -180,4 +181,5 @@ def restore(gan, ckpt):
     g_loss, gn = (float(v) for v in ckpt.get("last_g", [np.nan, np.nan]))
     gan.last_g = {"g_loss": g_loss, "grad_norm_g": gn}
     gan.history = {k: list(ckpt.get(f"history.{k}", np.zeros(0)).tolist()) for k in HISTORY_KEYS}
+    gan.spread = [(int(s), float(v)) for s, v in ckpt.get("spread", np.zeros((0, 2)))]
     return gan

@@ -2,6 +2,7 @@
 
     minigan train [--model dcgan] [--dataset mnist] [--epochs N] ... --out DIR
     minigan sample --checkpoint DIR/checkpoint.npz --n 64 --out samples.png
+    minigan evaluate --checkpoint DIR | --samples FILE.npz   score samples with the digit judge
     minigan gradcheck [NAME ...]     check every built-in layer's backward
 
 Mistakes in arguments or files end with one line on stderr and exit status 2,
@@ -110,6 +111,10 @@ def cmd_train(args):
         print(f"minigan train: interrupted. The checkpoint of the last finished epoch is in {out}/checkpoint.npz; "
               f"continue with: minigan train --resume {out} --epochs {settings['epochs']}", file=sys.stderr)  # fmt: skip
         return 130
+    from .train import diagnoses
+
+    for warning in diagnoses(gan):
+        print(f"warning: {warning}")
     h = gan.history
     if h["step"]:
         print(f"done: {gan.epoch} epochs, {gan.step} steps; last d_loss {h['d_loss'][-1]:.3f}, "

@@ -24,8 +24,8 @@ import numpy as np
 
 from .backend import get_array_module, to_numpy
 from .losses import WGAN, WGANGP, BCEObjective, clip_weights, get_objective, sigmoid
-from .second_order import gradient_penalty
 from .optim import Adam
+from .second_order import gradient_penalty
 
 SCHEDULES = ("alternating", "simultaneous")
 HISTORY_KEYS = ("step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "grad_norm_d", "grad_norm_g")
@@ -36,8 +36,17 @@ class TrainingDiverged(RuntimeError):
 
 
 def grad_norm(net):
-    """sqrt(sum of every squared gradient entry) of a network."""
-    return math.sqrt(sum(float((g * g).sum()) for g in net.grads.values()))
+    """sqrt(sum of every squared gradient entry) of a network.
+
+    One sum per gradient array on its device, then ONE copy of those sums to the host
+    (on a GPU each float() would wait for the device).
+    """
+    grads = list(net.grads.values())
+    if not grads:
+        return 0.0
+    xp = get_array_module(grads[0])
+    sums = to_numpy(xp.stack([(g * g).sum() for g in grads]))  # (number of arrays,)
+    return math.sqrt(sum(float(s) for s in sums))
 
 
 class GAN:
@@ -78,6 +87,7 @@ class GAN:
         self.epoch = 0  # epochs completed
         self.last_g = {"g_loss": math.nan, "grad_norm_g": math.nan}
         self.history = {k: [] for k in HISTORY_KEYS}
+        self.spread = []  # (step, spread of the fixed-noise samples), logged after each epoch
 
     # ---- noise -----------------------------------------------------------------
     def noise(self, n, xp=np):

@@ -17,7 +17,9 @@ from .atomic import atomic_write
 from .backend import module_for, to_numpy
 from .checkpoint import restore, save_checkpoint
 from .data import load_dataset
+from .diagnostics import diagnose, diversity
 from .gan import GAN, HISTORY_KEYS
+from .losses import BCEObjective
 from .models import build, recipe
 from .optim import L1L2
 
@@ -99,6 +101,11 @@ def write_history_csv(path, history):
             w.writerow([f"{v:.6g}" if isinstance(v, float) else v for v in row])
 
 
+def diagnoses(gan):
+    """The diagnostics' warnings for a run so far (see minigan.diagnostics)."""
+    return diagnose(gan.history, probabilities=isinstance(gan.objective, BCEObjective), spread_by_step=gan.spread)
+
+
 def save_epoch_outputs(gan, settings, dataset, out_dir):
     """Pictures, history and the checkpoint after an epoch."""
     from . import viz
@@ -106,6 +113,7 @@ def save_epoch_outputs(gan, settings, dataset, out_dir):
     samples_dir = os.path.join(out_dir, "samples")
     os.makedirs(samples_dir, exist_ok=True)
     samples = to_numpy(gan.sample())
+    gan.spread.append((gan.step, diversity(samples)))
     if dataset.kind == "images":
         viz.save_grid(samples, os.path.join(samples_dir, f"epoch_{gan.epoch:04d}.png"),
                       value_range=value_range(settings))  # fmt: skip
@@ -118,7 +126,7 @@ def save_epoch_outputs(gan, settings, dataset, out_dir):
         fig.savefig(os.path.join(samples_dir, f"epoch_{gan.epoch:04d}.png"), dpi=80)
     write_history_csv(os.path.join(out_dir, "history.csv"), gan.history)
     if gan.history["step"]:
-        viz.plot_history(gan.history, os.path.join(out_dir, "losses.png"))
+        viz.plot_history(gan.history, os.path.join(out_dir, "losses.png"), diagnoses=diagnoses(gan))
     save_checkpoint(os.path.join(out_dir, "checkpoint.npz"), gan, settings)
 
 

@@ -164,7 +164,10 @@ def _raw_and_trend(ax, x, y, label, color, window):
     ax.plot(x, moving_average(y, window), color=color, linewidth=2.0, label=label)
 
 
-def plot_history(history, path=None, window=None):
+WARNING_COLORS = {"nan": "black", "d_wins": "red", "d_saturated": "orange", "collapse": "purple"}
+
+
+def plot_history(history, path=None, window=None, diagnoses=()):
     """Training curves of a GAN, one panel per question a learner asks.
 
     history: dict of equal-length lists or arrays (one entry per logged step) with
@@ -174,6 +177,8 @@ def plot_history(history, path=None, window=None):
     window: moving-average length for the bold trend lines (default len // 20).
     Panels: (1) the two losses; (2) D(x) and D(G(z)) with the 0.5 line where D
     can no longer tell real from fake; (3) gradient norms, log scale.
+    diagnoses: warnings from ``minigan.diagnostics.diagnose``; each is shaded over
+    the steps where it held (a line for a single step) and named in the legend.
     Saves a PNG when ``path`` is given. Returns the Figure.
     """
     h = {k: _series(v) for k, v in history.items() if v is not None}
@@ -218,6 +223,14 @@ def plot_history(history, path=None, window=None):
             ax.set_yscale("log")
             ax.set_title("Gradient size (log scale): too small = stuck, spiking = unstable")
             ax.set_ylabel("gradient norm")
+        for i, d in enumerate(diagnoses):
+            first_of_kind = d.kind not in [e.kind for e in diagnoses[:i]]
+            shade = {"color": WARNING_COLORS.get(d.kind, "red"), "alpha": 0.15,
+                     "label": d.kind if ax is axes[0] and first_of_kind else None}  # fmt: skip
+            if d.last_step > d.first_step:
+                ax.axvspan(d.first_step, d.last_step, **shade)
+            else:
+                ax.axvline(d.first_step, linewidth=2, **shade)
         ax.grid(True, alpha=0.3)
         ax.legend(loc="best", fontsize="small")
     axes[-1].set_xlabel("training step" if "step" in h else "logged entry")

@@ -54,3 +54,28 @@ def test_diversity_and_moving_mean():
     two = np.array([[0.0, 0.0], [3.0, 4.0]])
     assert diversity(two) == 5.0
     np.testing.assert_allclose(moving_mean([1, 2, 3, 4], 2), [1, 1.5, 2.5, 3.5])
+
+
+def test_warnings_are_drawn_on_the_curves(tmp_path):
+    from minigan.viz import plot_history
+
+    h = history(800, 0.5, 5.0, d_real=0.99, d_fake=0.005)
+    found = diagnose(h, spread_by_step=[(100, 2.0), (700, 0.5)])
+    assert {"d_saturated", "collapse"} <= set(kinds(found))
+    fig = plot_history(h, tmp_path / "l.png", diagnoses=found)
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert "d_saturated" in labels and "collapse" in labels
+    assert (tmp_path / "l.png").is_file()
+
+
+def test_training_run_logs_spread_and_keeps_it_across_resume(tmp_path):
+    from minigan.checkpoint import load_checkpoint
+    from minigan.train import fill_defaults, run
+
+    s = fill_defaults(dict(model="mlp", dataset="mnist", data_dir=None, subset=64, epochs=2, batch_size=32,
+                           lr=None, beta1=None, beta2=None, latent_dim=None, objective="non-saturating",
+                           d_steps=None, schedule="alternating", label_smoothing=0.0, seed=0, device="cpu"))
+    gan = run(s, str(tmp_path), progress=False)
+    assert [step for step, _ in gan.spread] == [2, 4] and all(v > 0 for _, v in gan.spread)
+    ckpt = load_checkpoint(str(tmp_path / "checkpoint.npz"))
+    np.testing.assert_allclose(ckpt["spread"], np.asarray(gan.spread))
