@@ -1,0 +1,604 @@
+"""Checkers for the course's exercises: write a piece of minigan yourself, then
+
+    from minigan.exercises import check
+    check("batchnorm_backward", my_batchnorm_backward)
+
+``check`` runs your function on a few random float64 inputs, compares every
+output with the reference solution (``minigan.solutions``), prints "correct" or
+what is wrong with a hint, and returns True or False. It never raises because
+an answer is wrong (only for an exercise name it does not know).
+
+The exercises and the function each one expects (shapes in the docstrings of
+the checkers below):
+
+    notebook 02  sigmoid_backward(dout, y) -> dx
+                 tanh_backward(dout, y) -> dx
+                 leaky_relu_backward(dout, x, alpha) -> dx
+                 dense_backward(dout, x, W) -> (dx, dW, db)
+    notebook 03  numerical_gradient(f, x, eps=1e-6) -> grad
+                 relative_error(a, b) -> float
+    notebook 04  conv2d_backward(dout, cols, W, x_shape, stride, padding) -> (dx, dW)
+                 conv_transpose2d_forward(x, W, stride, padding, output_padding=0) -> y
+    notebook 05  batchnorm_backward(dout, x_hat, gamma, inv_std) -> (dx, dgamma, dbeta)
+    notebook 06  nonsaturating_g_loss(logits_fake) -> (loss, dlogits)
+
+How an answer is graded: outputs must have the reference's shapes and agree
+entry by entry to a relative error below 1e-7 (``gradcheck.rel_error``; tiny
+entries are compared absolutely). Before the generic "off by ..." message, the
+checker compares your outputs with the classic mistakes for that exercise and,
+if one matches, names it.
+"""
+
+from functools import partial
+
+import numpy as np
+
+from . import solutions
+from .gradcheck import rel_error
+from .layers import col2im, im2col
+from .losses import sigmoid, softplus
+
+TOLERANCE = 1e-7  # relative; the inputs are float64, so a right answer is ~1e-15 off
+ABS_TOLERANCE = 1e-10
+
+
+# ---- grading machinery ----------------------------------------------------------
+class _Wrong(Exception):
+    """Raised inside a checker to stop at the first problem; carries the message."""
+
+
+def _rng():
+    return np.random.default_rng(12345)
+
+
+def _copy(args):
+    return tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
+
+
+def _error(got, want):
+    """gradcheck's relative error (absolute for tiny entries), for arrays or plain numbers."""
+    return rel_error(np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64), TOLERANCE, ABS_TOLERANCE)
+
+
+def _call(fn, args, kwargs=None, copy=True):
+    """Run the learner's fn on copies of args (on args themselves when copy=False);
+    complain if it raises or edits its inputs."""
+    kept = _copy(args)
+    given = _copy(args) if copy else args
+    try:
+        # a naive formula may overflow; we want to explain the inf, not drown it in warnings
+        with np.errstate(all="ignore"):
+            out = fn(*given, **(kwargs or {}))
+    except NotImplementedError:
+        raise _Wrong(
+            "not implemented yet: replace `raise NotImplementedError` with your code, then run the cell again."
+        ) from None
+    except Exception as e:  # a wrong answer, not a crash of the checker: report it
+        raise _Wrong(f"your function raised {type(e).__name__}: {e}") from None
+    for i, (before, after) in enumerate(zip(kept, given, strict=True)):
+        if copy and isinstance(before, np.ndarray) and not np.array_equal(before, after):
+            raise _Wrong(
+                f"your function changed its argument number {i + 1} in place; compute new arrays instead "
+                "(the caller may still need the old values)."
+            )
+    return out
+
+
+def _unpack(out, names):
+    """The learner's return value as a tuple with one entry per expected output."""
+    if len(names) == 1:
+        if isinstance(out, (tuple, list)):
+            raise _Wrong(f"return just {names[0]}, one array, not a {type(out).__name__} of {len(out)} things.")
+        return (out,)
+    if not isinstance(out, (tuple, list)) or len(out) != len(names):
+        got = f"a {type(out).__name__} of {len(out)}" if isinstance(out, (tuple, list)) else type(out).__name__
+        raise _Wrong(f"return the tuple ({', '.join(names)}); got {got}.")
+    return tuple(out)
+
+
+def _compare(name, got, want):
+    """None when ``got`` matches ``want``, else a sentence saying how it differs."""
+    if got is None:
+        return f"{name} is None: did you forget to `return` it?"
+    try:
+        got = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        return f"{name} should be an array of numbers, got {type(got).__name__}."
+    want = np.asarray(want, dtype=np.float64)
+    if got.shape != want.shape:
+        msg = f"{name} has shape {got.shape}, expected {want.shape}"
+        if got.ndim == 2 and got.shape == want.shape[::-1]:
+            msg += ": that is the transpose; check the order of the factors in the matrix product."
+        elif got.size == want.size:
+            msg += ": the right number of entries, so reshape it."
+        elif want.ndim == 1 and got.ndim == 2 and got.shape[1:] == want.shape:
+            msg += ": sum over the batch axis 0 (every example adds to the same parameter)."
+        return msg if msg.endswith(".") else msg + "."
+    if not np.all(np.isfinite(got)):
+        return (f"{name} contains inf or nan: a division by 0, an exp that overflowed, "
+                "or the log of 0 somewhere?")  # fmt: skip
+    err = _error(got, want)
+    if err < TOLERANCE:
+        return None
+    if not np.any(got) and np.any(want):
+        return f"{name} is all zeros: is it still the stub?"
+    if _error(-got, want) < TOLERANCE:
+        return f"{name} has the wrong sign everywhere."
+    scale = float((got * want).sum() / (want * want).sum()) if np.any(want) else 0.0
+    if scale != 0 and _error(got, scale * want) < TOLERANCE:
+        return (f"{name} is {scale:.4g} times the right answer: a missing or extra factor "
+                "(a mean instead of a sum, a 1/N, a 2?).")  # fmt: skip
+    if want.ndim == 0:
+        return f"{name} is off: got {float(got):.6g}, expected {float(want):.6g}."
+    diff = np.abs(got - want)
+    at = np.unravel_index(int(diff.argmax()), diff.shape)
+    index = tuple(int(i) for i in at)
+    return (f"{name} is off: max relative error {err:.2e} (tolerance {TOLERANCE:.0e}); "
+            f"for example at index {index} you have {got[at]:.6g}, the answer is {want[at]:.6g}.")  # fmt: skip
+
+
+def _quietly(wrong_fn, args):
+    """A known mistake's outputs on args, or None when that mistake cannot even run on them."""
+    try:
+        with np.errstate(all="ignore"):
+            return wrong_fn(*args)
+    except Exception:
+        return None
+
+
+def _matches(outs, wants):
+    """True when every output has the same shape as, and agrees with, the corresponding want."""
+    if not isinstance(wants, (tuple, list)) or len(outs) != len(wants):
+        return False
+    for got, want in zip(outs, wants, strict=True):
+        try:
+            got = np.asarray(got, dtype=np.float64)
+        except (TypeError, ValueError):
+            return False
+        want = np.asarray(want, dtype=np.float64)
+        if got.shape != want.shape or not np.all(np.isfinite(got)) or _error(got, want) >= TOLERANCE:
+            return False
+    return True
+
+
+def _grade(exercise, fn, cases, reference, names, mistakes=(), diagnose=None):
+    """Grade fn against reference on every case; print the verdict and return True/False.
+
+    cases:     list of argument tuples
+    reference: the reference solution (same signature)
+    names:     the names of the outputs, e.g. ("dx", "dW", "db")
+    mistakes:  (wrong_fn, hint) pairs: when fn agrees with wrong_fn on a case, the hint is given
+    diagnose:  optional diagnose(args, outs, wants) -> a hint or None, tried after the mistakes
+    """
+
+    def run():
+        worst = _worst_error(fn, cases, reference, names, mistakes, diagnose)
+        return f"{len(cases)} random cases, largest relative error {worst:.1e}"
+
+    return _report(exercise, run)
+
+
+def _worst_error(fn, cases, reference, names, mistakes, diagnose):
+    """The largest error of fn over the cases; raises _Wrong at the first wrong output."""
+    worst = 0.0
+    for args in cases:
+        outs = _unpack(_call(fn, args), names)
+        wants = _unpack(reference(*_copy(args)), names)
+        problems = [p for p in (_compare(n, g, w) for n, g, w in zip(names, outs, wants, strict=True)) if p]
+        if problems:
+            for wrong_fn, hint in mistakes:
+                wrong = _quietly(wrong_fn, _copy(args))
+                if _matches(outs, (wrong,) if len(names) == 1 else wrong):
+                    raise _Wrong(f"{problems[0]}\n  Hint: {hint}")
+            hint = diagnose(args, outs, wants) if diagnose else None
+            raise _Wrong(problems[0] + (f"\n  Hint: {hint}" if hint else ""))
+        worst = max(worst, *(_error(g, w) for g, w in zip(outs, wants, strict=True)))
+    return worst
+
+
+def _report(name, run):
+    """Run a grading function; print the verdict and return True/False."""
+    try:
+        detail = run()
+    except _Wrong as e:
+        print(f"{name}: not yet.\n  {e}")
+        return False
+    print(f"{name}: correct! ({detail})")
+    return True
+
+
+# ---- notebook 02: activations and Dense ---------------------------------------------
+def check_sigmoid_backward(fn):
+    """fn(dout, y) -> dx, where y = sigmoid(x) is what forward kept.   dy/dx = y (1 - y).
+
+    dout, y, dx: the same shape (any).
+    """
+    rng = _rng()
+    cases = []
+    for shape in [(4, 5), (3, 2, 6)]:
+        y = 1 / (1 + np.exp(-3 * rng.standard_normal(shape)))
+        cases.append((rng.standard_normal(shape), y))
+    mistakes = [
+        (lambda dout, y: dout * y, "dy/dx = y * (1 - y): you have only the y."),
+        (lambda dout, y: dout * (1 - y), "dy/dx = y * (1 - y): you have only the (1 - y)."),
+        (lambda dout, y: y * (1 - y), "multiply the local derivative by dout (the chain rule)."),
+        (lambda dout, y: dout * (1 / (1 + np.exp(-y))) * (1 - 1 / (1 + np.exp(-y))),
+         "y is already sigmoid(x): do not apply the sigmoid to it again."),
+    ]  # fmt: skip
+    return _grade("sigmoid_backward", fn, cases, solutions.sigmoid_backward, ("dx",), mistakes)
+
+
+def check_tanh_backward(fn):
+    """fn(dout, y) -> dx, where y = tanh(x) is what forward kept.   dy/dx = 1 - y^2.
+
+    dout, y, dx: the same shape (any).
+    """
+    rng = _rng()
+    cases = [(rng.standard_normal(s), np.tanh(2 * rng.standard_normal(s))) for s in [(4, 5), (2, 3, 4)]]
+    mistakes = [
+        (lambda dout, y: dout * (1 - y), "dy/dx = 1 - y**2: square y."),
+        (lambda dout, y: dout * (1 - np.tanh(y) ** 2), "y is already tanh(x): do not apply tanh to it again."),
+        (lambda dout, y: 1 - y * y, "multiply the local derivative by dout (the chain rule)."),
+    ]
+    return _grade("tanh_backward", fn, cases, solutions.tanh_backward, ("dx",), mistakes)
+
+
+def check_leaky_relu_backward(fn):
+    """fn(dout, x, alpha) -> dx.   dy/dx = 1 where x > 0, alpha elsewhere.
+
+    dout, x, dx: the same shape (any); alpha: a float in (0, 1).
+    """
+    rng = _rng()
+    cases = [(rng.standard_normal(s), rng.standard_normal(s), a) for s, a in [((4, 5), 0.2), ((2, 3, 4), 0.01)]]
+    mistakes = [
+        (lambda dout, x, a: dout, "on the negative side (x <= 0) the slope is alpha, not 1."),
+        (lambda dout, x, a: dout * (x > 0), "that is ReLU's backward: on the negative side the slope is alpha, not 0."),
+        (lambda dout, x, a: np.where(x > 0, a * dout, dout), "the two slopes are swapped: 1 for x > 0, alpha below."),
+        (lambda dout, x, a: np.where(x > 0, x, a * x),
+         "that is the forward pass; backward multiplies dout by the slope."),
+    ]  # fmt: skip
+    return _grade("leaky_relu_backward", fn, cases, solutions.leaky_relu_backward, ("dx",), mistakes)
+
+
+def check_dense_backward(fn):
+    """fn(dout, x, W) -> (dx, dW, db) for y = x @ W + b.
+
+    dout: (N, out)   x: (N, in)   W: (in, out)
+    dx: (N, in)   dW: (in, out)   db: (out,)
+    """
+    rng = _rng()
+    cases = [tuple(rng.standard_normal(s) for s in [(n, o), (n, i), (i, o)]) for n, i, o in [(4, 5, 3), (7, 2, 6)]]
+    mistakes = [
+        (lambda dout, x, W: (dout @ W.T, x.T @ dout, dout.mean(axis=0)),
+         "db sums dout over the batch (each example adds its own gradient), it does not average it."),
+    ]  # fmt: skip
+    return _grade("dense_backward", fn, cases, solutions.dense_backward, ("dx", "dW", "db"), mistakes)
+
+
+# ---- notebook 03: gradient checking ----------------------------------------------------
+def _forward_difference(f, x, eps=1e-6):
+    grad = np.zeros_like(x)
+    f0 = f()
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + eps
+        grad[i] = (f() - f0) / eps
+        x[i] = old
+    return grad
+
+
+def _per_row_difference(f, x, eps=1e-6):
+    grad = np.zeros_like(x)
+    for i in range(len(x)):  # perturbs a whole row at a time
+        old = x[i].copy()
+        x[i] = old + eps
+        f_plus = f()
+        x[i] = old - eps
+        f_minus = f()
+        x[i] = old
+        grad[i] = (f_plus - f_minus) / (2 * eps)
+    return grad
+
+
+def check_numerical_gradient(fn):
+    """fn(f, x, eps=1e-6) -> grad, central differences: grad[i] = (f(x + eps e_i) - f(x - eps e_i)) / (2 eps).
+
+    f: a function of no arguments that reads x and returns a float.
+    x: a float64 array of any shape; fn changes one entry at a time IN PLACE and
+       must put it back. grad: shaped like x.
+    Graded against the exact derivatives of two functions, with eps = 1e-5.
+    """
+    rng = _rng()
+    eps = 1e-5
+    w = rng.standard_normal((3, 4))
+    A = rng.standard_normal((5, 5))
+    A = A + A.T  # symmetric: the gradient of 0.5 x.A.x is A x
+    cases = [
+        ("f = sum(w * tanh(x)), x of shape (3, 4)", rng.standard_normal((3, 4)),
+         lambda x: float((w * np.tanh(x)).sum()), lambda x: w * (1 - np.tanh(x) ** 2)),
+        ("f = 0.5 * x @ A @ x, x of shape (5,)", rng.standard_normal(5),
+         lambda x: float(0.5 * x @ A @ x), lambda x: A @ x),
+    ]  # fmt: skip
+
+    mistakes = [
+        (_forward_difference, "that is the forward difference (f(x + eps) - f(x)) / eps, accurate only "
+                              "to O(eps); use the central difference (f(x + eps) - f(x - eps)) / (2 eps)."),
+        (_per_row_difference, "perturb ONE entry at a time (loop over np.ndindex(x.shape), or over "
+                              "x.reshape(-1)), not a whole row."),
+    ]  # fmt: skip
+
+    def run():
+        worst = 0.0
+        for what, x0, f_of, grad_of in cases:
+            x = x0.copy()
+            got = _call(fn, (partial(f_of, x), x), {"eps": eps}, copy=False)  # f() reads x, which fn perturbs
+            if np.abs(x - x0).max() > 1e-12:
+                raise _Wrong(f"for {what}: x was not restored. After each entry's two evaluations, put "
+                             "its old value back (f reads x, so every later evaluation would be off).")  # fmt: skip
+            problem = _compare("grad", got, grad_of(x0))
+            if problem:
+                for wrong_fn, hint in mistakes:
+                    x_try = x0.copy()
+                    if _matches((got,), (wrong_fn(partial(f_of, x_try), x_try, eps),)):
+                        problem += f"\n  Hint: {hint}"
+                        break
+                raise _Wrong(f"for {what}: {problem}")
+            worst = max(worst, _error(got, grad_of(x0)))
+        return f"{len(cases)} functions, largest relative error against the exact gradient {worst:.1e}"
+
+    return _report("numerical_gradient", run)
+
+
+def check_relative_error(fn):
+    """fn(a, b) -> a float: max_i |a_i - b_i| / max(|a_i| + |b_i|, 1e-12).
+
+    a, b: float arrays of the same shape. 0 when equal, 1 when every entry differs in sign.
+    """
+    rng = _rng()
+    a = rng.standard_normal((4, 3))
+    cases = [  # (what, a, b, the hint when the answer is inf or nan)
+        ("nearly equal arrays", a, a + 1e-6 * rng.standard_normal((4, 3)), None),
+        ("entries of opposite signs", np.array([1e-3, 2.0, -1.0]), np.array([-1e-3, 2.0, -1.1]),
+         "the denominator is |a| + |b| per entry; |a + b| is 0 where a = -b."),
+        ("two arrays of zeros", np.zeros(5), np.zeros(5),
+         "with a = b = 0 you computed 0 / 0: floor the denominator, max(|a| + |b|, 1e-12)."),
+        ("a = [3, 1], b = [1, 1]", np.array([3.0, 1.0]), np.array([1.0, 1.0]), None),
+    ]  # fmt: skip
+    mistakes = [
+        (lambda a, b: (np.abs(a - b) / np.maximum(np.abs(a + b), 1e-12)).max(),
+         "the denominator is |a| + |b|, not |a + b| (which is 0 when the signs differ)."),
+        (lambda a, b: (np.abs(a - b) / np.maximum(np.abs(a), 1e-12)).max(),
+         "divide by |a| + |b|, so the measure is symmetric and safe when a is 0."),
+        (lambda a, b: (np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-12)).mean(),
+         "take the max over the entries, not the mean: one wrong entry is a wrong gradient."),
+    ]  # fmt: skip
+
+    def run():
+        for what, a, b, hint_if_infinite in cases:
+            got = _call(fn, (a, b))
+            if np.ndim(got) != 0:
+                raise _Wrong(f"for {what}: return one number (the max over all entries), "
+                             f"got an array of shape {np.shape(got)}.")  # fmt: skip
+            problem = _compare("the relative error", got, solutions.relative_error(a, b))
+            if not problem:
+                continue
+            if hint_if_infinite and "inf or nan" in problem:
+                raise _Wrong(f"for {what}: the relative error is {got}: a division by 0.\n  Hint: {hint_if_infinite}")
+            for wrong_fn, hint in mistakes:
+                if _matches((got,), (_quietly(wrong_fn, (a, b)),)):
+                    raise _Wrong(f"for {what}: {problem}\n  Hint: {hint}")
+            raise _Wrong(f"for {what}: {problem}")
+        return f"{len(cases)} cases, including zeros and opposite signs"
+
+    return _report("relative_error", run)
+
+
+# ---- notebook 04: convolutions ------------------------------------------------------------
+_CONV_SETTINGS = [  # (N, C_in, C_out, H, k, stride, padding)
+    (2, 3, 4, 5, 3, 1, 0),
+    (2, 2, 3, 7, 3, 2, 1),
+    (3, 2, 2, 8, 5, 2, 2),
+]
+
+
+def _conv_cases(rng):
+    cases = []
+    for N, C_in, C_out, H, k, s, p in _CONV_SETTINGS:
+        x = rng.standard_normal((N, C_in, H, H))
+        W = rng.standard_normal((C_out, C_in, k, k))
+        Ho = (H + 2 * p - k) // s + 1
+        dout = rng.standard_normal((N, C_out, Ho, Ho))
+        cases.append((dout, im2col(x, k, s, p), W, x.shape, s, p))
+    return cases
+
+
+def _conv2d_backward_no_transpose(dout, cols, W, x_shape, stride, padding):
+    C_out, k = W.shape[0], W.shape[2]
+    dy = dout.reshape(C_out, -1)  # the mistake: mixes examples and channels when N > 1
+    dW = (dy @ cols.T).reshape(W.shape)
+    return col2im(W.reshape(C_out, -1).T @ dy, x_shape, k, stride, padding), dW
+
+
+def check_conv2d_backward(fn):
+    """fn(dout, cols, W, x_shape, stride, padding) -> (dx, dW) for a Conv2D without bias.
+
+    The forward pass was
+        cols = im2col(x, k, stride, padding)              (C_in*k*k, N*Ho*Wo)
+        y    = (W2 @ cols) as (N, C_out, Ho, Wo),   W2 = W.reshape(C_out, C_in*k*k)
+    dout: (N, C_out, Ho, Wo)   cols: (C_in*k*k, N*Ho*Wo)   W: (C_out, C_in, k, k)
+    x_shape: (N, C_in, H, W)   dx: (N, C_in, H, W)   dW: like W.
+    Use ``col2im`` from ``minigan.layers`` for dx.
+    """
+    cases = _conv_cases(_rng())
+    mistakes = [
+        (_conv2d_backward_no_transpose,
+         "dout is (N, C_out, Ho, Wo) but the matrix product needs (C_out, N*Ho*Wo), channels first: "
+         "dout.transpose(1, 0, 2, 3).reshape(C_out, -1). A reshape alone mixes examples and channels."),
+    ]  # fmt: skip
+    return _grade("conv2d_backward", fn, cases, solutions.conv2d_backward, ("dx", "dW"), mistakes)
+
+
+def _conv_transpose2d_no_transpose(x, W, stride, padding, output_padding=0):
+    N, C_in, H, Wd = x.shape
+    C_out, k = W.shape[1], W.shape[2]
+    Hout = (H - 1) * stride - 2 * padding + k + output_padding
+    Wout = (Wd - 1) * stride - 2 * padding + k + output_padding
+    cols = W.reshape(C_in, -1).T @ x.reshape(C_in, -1)  # the mistake
+    return col2im(cols, (N, C_out, Hout, Wout), k, stride, padding)
+
+
+def check_conv_transpose2d_forward(fn):
+    """fn(x, W, stride, padding, output_padding=0) -> y for a ConvTranspose2D without bias.
+
+    x: (N, C_in, H, W)   W: (C_in, C_out, k, k)   (PyTorch's layout)
+    y: (N, C_out, Hout, Wout),  Hout = (H - 1) * stride - 2 * padding + k + output_padding
+    It is Conv2D's input gradient used as a forward pass: cols = W2.T @ x2, then col2im.
+    """
+    rng = _rng()
+    cases = []
+    settings = [(2, 3, 2, 4, 3, 2, 1, 1), (2, 2, 3, 3, 5, 2, 2, 1), (3, 2, 2, 4, 3, 1, 0, 0)]
+    for N, C_in, C_out, H, k, s, p, op in settings:  # (N, C_in, C_out, H, k, stride, padding, output_padding)
+        cases.append((rng.standard_normal((N, C_in, H, H)), rng.standard_normal((C_in, C_out, k, k)), s, p, op))
+    mistakes = [
+        (_conv_transpose2d_no_transpose,
+         "x is (N, C_in, H, W) but the product needs (C_in, N*H*W), channels first: "
+         "x.transpose(1, 0, 2, 3).reshape(C_in, -1). A reshape alone mixes examples and channels."),
+    ]  # fmt: skip
+
+    def diagnose(args, outs, wants):
+        got_shape, want_shape, op = np.shape(outs[0]), np.shape(wants[0]), args[4]
+        if len(got_shape) == 4 and op and got_shape[2] == want_shape[2] - op:
+            return "add output_padding to the output size: Hout = (H - 1) * stride - 2 * padding + k + output_padding."
+        return None
+
+    return _grade("conv_transpose2d_forward", fn, cases, solutions.conv_transpose2d_forward, ("y",), mistakes, diagnose)
+
+
+# ---- notebook 05: batch normalisation -------------------------------------------------------
+def _batchnorm_cases(rng):
+    cases = []
+    for N, C in [(6, 4), (10, 3)]:
+        x = 2 * rng.standard_normal((N, C)) + 1
+        inv_std = 1 / np.sqrt(x.var(axis=0) + 1e-5)  # (C,)
+        x_hat = (x - x.mean(axis=0)) * inv_std
+        gamma = rng.uniform(0.5, 2.0, C)
+        cases.append((rng.standard_normal((N, C)), x_hat, gamma, inv_std))
+    return cases
+
+
+def check_batchnorm_backward(fn):
+    """fn(dout, x_hat, gamma, inv_std) -> (dx, dgamma, dbeta), BatchNorm in training mode on (N, C).
+
+    Forward: x_hat = (x - mean) * inv_std, inv_std = 1 / sqrt(var + eps), y = gamma * x_hat + beta,
+    with mean and var over the batch (axis 0).
+    dout, x_hat, dx: (N, C)   gamma, inv_std, dgamma, dbeta: (C,)
+    """
+    cases = _batchnorm_cases(_rng())
+
+    def eval_mode(dout, x_hat, gamma, inv_std):
+        return gamma * inv_std * dout, (dout * x_hat).sum(0), dout.sum(0)
+
+    def no_mean_term(dout, x_hat, gamma, inv_std):
+        dx = gamma * inv_std * (dout - x_hat * (dout * x_hat).mean(0))
+        return dx, (dout * x_hat).sum(0), dout.sum(0)
+
+    mistakes = [
+        (eval_mode, "that is the eval-mode gradient. In training the batch mean and variance depend on x too: "
+                    "dx = gamma * inv_std * (dout - mean(dout) - x_hat * mean(dout * x_hat))."),
+        (no_mean_term, "dx misses the - mean(dout) term, which comes from the batch mean depending on x."),
+    ]  # fmt: skip
+
+    def diagnose(args, outs, wants):
+        """Is dx wrong by (a multiple of) x_hat in each channel? Then the variance term is the culprit."""
+        dout, x_hat, gamma, inv_std = args
+        try:
+            residual = np.asarray(outs[0], dtype=np.float64) - wants[0]
+        except (TypeError, ValueError):
+            return None
+        if residual.shape != x_hat.shape:
+            return None
+        coef = (residual * x_hat).sum(0) / (x_hat * x_hat).sum(0)  # least squares, per channel
+        if np.abs(residual - coef * x_hat).max() < 1e-8 * max(1.0, np.abs(wants[0]).max()):
+            return ("dx is off by a term proportional to x_hat: did you forget (or get wrong) the "
+                    "- x_hat * mean(dout * x_hat) term? It comes from the variance depending on x.")  # fmt: skip
+        return None
+
+    return _grade(
+        "batchnorm_backward", fn, cases, solutions.batchnorm_backward, ("dx", "dgamma", "dbeta"), mistakes, diagnose
+    )
+
+
+# ---- notebook 06: the generator's loss ------------------------------------------------------
+def check_nonsaturating_g_loss(fn):
+    """fn(logits_fake) -> (loss, dlogits): the non-saturating generator loss from D's logits.
+
+    logits_fake: (N, 1), D's logits on generated samples; D(G(z)) = sigmoid(logit).
+    loss = -mean(log sigmoid(logits_fake)), a float;  dlogits: (N, 1), dloss/dlogits.
+    One of the cases holds logits of +-1000, where a formula that forms sigmoid first overflows.
+    """
+    rng = _rng()
+    cases = [
+        (3 * rng.standard_normal((8, 1)),),
+        (rng.standard_normal((5, 1)) - 4,),
+        (np.array([[-1000.0], [-30.0], [0.0], [30.0], [1000.0]]),),
+    ]
+
+    def saturating_gradient(t):
+        return float(softplus(-t).mean()), -sigmoid(t) / t.size
+
+    def saturating(t):
+        return float(-softplus(t).mean()), -sigmoid(t) / t.size
+
+    def no_mean(t):
+        loss, d = solutions.nonsaturating_g_loss(t)
+        return loss, d * t.size
+
+    mistakes = [
+        (saturating_gradient, "dlogits is the SATURATING gradient -sigmoid(l) / N, which vanishes when D "
+                              "rejects the fakes. The derivative of -log sigmoid(l) is sigmoid(l) - 1, divided "
+                              "by N for the mean."),
+        (saturating, "that is the saturating (minimax) loss log(1 - D(G(z))). The non-saturating one is "
+                     "-log D(G(z)) = -log sigmoid(l) = softplus(-l)."),
+        (no_mean, "dlogits is N times too large: the loss is a MEAN over the batch, so divide by N = logits.size."),
+    ]  # fmt: skip
+
+    def diagnose(args, outs, wants):
+        if not np.all(np.isfinite(np.asarray(outs[0], dtype=np.float64))) or not np.all(
+            np.isfinite(np.asarray(outs[1], dtype=np.float64))
+        ):
+            return ("compute the loss without forming sigmoid first: -log sigmoid(l) = softplus(-l) "
+                    "= max(-l, 0) + log1p(exp(-|l|)), and the sigmoid itself from exp(-|l|).")  # fmt: skip
+        return None
+
+    return _grade(
+        "nonsaturating_g_loss", fn, cases, solutions.nonsaturating_g_loss, ("loss", "dlogits"), mistakes, diagnose
+    )
+
+
+# ---- the one entry point ---------------------------------------------------------------------
+CHECKERS = {
+    "sigmoid_backward": check_sigmoid_backward,
+    "tanh_backward": check_tanh_backward,
+    "leaky_relu_backward": check_leaky_relu_backward,
+    "dense_backward": check_dense_backward,
+    "numerical_gradient": check_numerical_gradient,
+    "relative_error": check_relative_error,
+    "conv2d_backward": check_conv2d_backward,
+    "conv_transpose2d_forward": check_conv_transpose2d_forward,
+    "batchnorm_backward": check_batchnorm_backward,
+    "nonsaturating_g_loss": check_nonsaturating_g_loss,
+}
+
+
+def check(name, fn):
+    """Grade your function ``fn`` for the exercise ``name``; prints the verdict, returns True/False.
+
+    Raises ValueError only for an unknown exercise name.
+    """
+    if name not in CHECKERS:
+        raise ValueError(f"no exercise called {name!r}; the exercises are: {', '.join(CHECKERS)}")
+    if not callable(fn):
+        print(f"{name}: not yet.\n  pass your function itself, e.g. check({name!r}, my_function); "
+              f"got {type(fn).__name__}.")  # fmt: skip
+        return False
+    return CHECKERS[name](fn)
