@@ -180,7 +180,13 @@ class Adam(Optimizer):
         v += (1 - self.beta2) * g * g
         step_size = self.lr / (1 - self.beta1**self.t)  # Python floats: keep p's dtype
         bias_correction2_sqrt = math.sqrt(1 - self.beta2**self.t)
-        p -= step_size * (m / (xp.sqrt(v) / bias_correction2_sqrt + self.eps))
+        # p -= step_size * (m / (sqrt(v) / bias_correction2_sqrt + eps)), built in ONE new array
+        update = xp.sqrt(v)
+        update /= bias_correction2_sqrt
+        update += self.eps
+        xp.divide(m, update, out=update)
+        update *= step_size
+        p -= update
 
     def __repr__(self):
         return f"Adam(lr={self.lr}, beta1={self.beta1}, beta2={self.beta2}, eps={self.eps})"

@@ -1,4 +1,4 @@
-"""Elementwise activations. They have no parameters; each keeps one array for backward.
+"""Elementwise activations. They have no parameters; each keeps what its backward needs.
 
 For all of them x and y have any shape, the same shape, and dx = dout * dy/dx.
 """
@@ -24,7 +24,10 @@ class ReLU(Layer):
 class LeakyReLU(Layer):
     """y = x if x > 0 else alpha * x.   dy/dx = 1 if x > 0 else alpha (alpha at x = 0).
 
-    Keeps: the mask x > 0.
+    Both as one product with the slope s = dy/dx:  y = s * x,  dx = s * dout.
+    (Picking with xp.where(mask, x, alpha * x) gives the same numbers, but on the CPU
+    it branches on every element and runs several times slower than a product.)
+    Keeps: the mask x > 0 and the slope s (x's dtype).
     """
 
     def __init__(self, alpha=0.2):
@@ -33,12 +36,14 @@ class LeakyReLU(Layer):
 
     def forward(self, x):
         self.mask = x > 0
-        xp = get_array_module(x)
-        return xp.where(self.mask, x, self.alpha * x)
+        on = self.mask.astype(x.dtype)  # 1.0 where x > 0, else 0.0
+        self.slope = 1 - on  # then alpha * (1 - on) + on, in place: 1 or alpha, exactly
+        self.slope *= self.alpha
+        self.slope += on
+        return self.slope * x
 
     def backward(self, dout, param_grads=True):
-        xp = get_array_module(dout)
-        return xp.where(self.mask, dout, self.alpha * dout)
+        return self.slope * dout
 
     def __repr__(self):
         return f"LeakyReLU(alpha={self.alpha})"

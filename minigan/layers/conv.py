@@ -13,7 +13,25 @@ col2im is the ADJOINT of im2col (<im2col(x), c> == <x, col2im(c)>): it adds ever
 column back onto the patch it came from. Conv2D's input gradient is col2im of
 W.T @ dout, and ConvTranspose2D is exactly that map used as a forward pass, so
 the two layers below are mirror images: each one's forward is the other's backward.
+
+The layers use the same two maps with the patch matrix transposed and the channels
+last, im2row and row2im: one ROW per output pixel, columns in (i, j, c) order,
+    rows = im2row(x)            (N*Ho*Wo, k*k*C)
+    y    = rows @ Wc            (N*Ho*Wo, C_out),  Wc = kernel_matrix(W)  (k*k*C, C_out)
+so a convolution is a Dense layer applied to the rows, with Dense's (in, out) weight
+layout and Dense's backward (dWc = rows.T @ dy, drows = dy @ Wc.T, then row2im).
+
+Why change the layout: memory order decides the speed. With x stored channels-last,
+(N, H, W, C), the k pixels of one kernel row times the C channels are ONE contiguous
+run of k*C numbers, so the copy moves long runs (from (N, C, H, W) memory it gathers
+runs of Wo numbers spaced s apart); the products read and write whole rows; and y
+comes out channels-last again, ready for the next layer. The arrays keep their
+logical shape (N, C, H, W); only the memory order is channels-last (PyTorch's
+"channels_last memory format"): y.reshape(N, Ho, Wo, C_out).transpose(0, 3, 1, 2)
+is a view. benchmarks/RESULTS.md has the numbers.
 """
+
+import math
 
 import numpy as np
 
@@ -62,6 +80,92 @@ def col2im(cols, x_shape, k, stride, padding):
     return x[:, :, padding : padding + H, padding : padding + W]
 
 
+def im2row(x, k, stride, padding, out=None):
+    """Patches of x as rows, channels last: (N, C, H, W) -> (N*Ho*Wo, k*k*C).
+
+    Row (n, ho, wo) is the patch under output pixel (ho, wo); column (i, j, c) is kernel
+    offset (i, j), channel c. The same numbers as im2col(x), transposed and with the
+    channel index moved last. Fastest when x is channels-last in memory (as every conv
+    layer's output is): then x.transpose(0, 2, 3, 1) is free and each (j, c) run of a
+    patch is contiguous. ``out``: a C-contiguous (N*Ho*Wo, k*k*C) array to copy into.
+    """
+    xp = get_array_module(x)
+    N, C, H, W = x.shape
+    Ho, Wo = conv_output_size(H, k, stride, padding), conv_output_size(W, k, stride, padding)
+    x = x.transpose(0, 2, 3, 1)  # (N, H, W, C), a view
+    if padding:
+        x_pad = xp.zeros((N, H + 2 * padding, W + 2 * padding, C), dtype=x.dtype)  # (N, H+2p, W+2p, C)
+        x_pad[:, padding : padding + H, padding : padding + W] = x
+        x = x_pad
+    sN, sH, sW, sC = x.strides
+    patches = xp.lib.stride_tricks.as_strided(  # (N, Ho, Wo, k, k, C), a view
+        x, shape=(N, Ho, Wo, k, k, C), strides=(sN, sH * stride, sW * stride, sH, sW, sC)
+    )
+    if out is None:
+        return patches.reshape(N * Ho * Wo, k * k * C)
+    out.reshape(patches.shape)[...] = patches  # the same copy, into out
+    return out
+
+
+def row2im(rows, x_shape, k, stride, padding):
+    """Adjoint of im2row: (N*Ho*Wo, k*k*C) -> (N, C, H, W), overlapping patches summed.
+
+    Loops over the k*k kernel offsets only; each adds one strided slice of C-long
+    contiguous runs. Entries that fell on the zero padding are dropped (they are no
+    pixel of x), so the result is a plain (N, H, W, C) array seen as (N, C, H, W).
+    """
+    xp = get_array_module(rows)
+    N, C, H, W = x_shape
+    Ho, Wo = conv_output_size(H, k, stride, padding), conv_output_size(W, k, stride, padding)
+    rows = rows.reshape(N, Ho, Wo, k, k, C)
+    x = xp.zeros((N, H, W, C), dtype=rows.dtype)
+    for i in range(k):
+        ho, h = _inside(i, Ho, H, stride, padding)
+        for j in range(k):
+            wo, w = _inside(j, Wo, W, stride, padding)
+            x[:, h, w] += rows[:, ho, wo, i, j]
+    return x.transpose(0, 3, 1, 2)  # (N, C, H, W), channels-last in memory
+
+
+def _inside(i, n_out, n_in, stride, padding):
+    """Kernel offset i along one axis: (the outputs o whose input o*s + i - p lies in
+    [0, n_in), those inputs), as two slices of equal length."""
+    first = max(0, -((i - padding) // stride))  # ceil((p - i) / s)
+    last = min(n_out, (n_in - 1 + padding - i) // stride + 1)
+    start = first * stride + i - padding
+    return slice(first, last), slice(start, start + stride * max(last - first, 0), stride)
+
+
+def scratch(buffer, shape, dtype, xp):
+    """A ``shape`` array laid over the flat array ``buffer`` when that is big enough
+    (same dtype and device), else over a new one. Returns (array, buffer).
+
+    The patch matrices are the biggest arrays of a step (40 MB each for the DCGAN's
+    discriminator at batch 64). Allocated afresh at every call, they cost the operating
+    system a fresh set of zeroed pages each time, so the conv layers keep one buffer
+    per matrix and reuse it (a smaller batch uses its beginning).
+    """
+    size = math.prod(shape)
+    if buffer is None or buffer.size < size or buffer.dtype != dtype or get_array_module(buffer) is not xp:
+        buffer = xp.empty(size, dtype=dtype)
+    return buffer[:size].reshape(shape), buffer
+
+
+def kernel_matrix(W):
+    """A kernel as a Dense weight matrix: (C_out, C_in, k, k) -> (k*k*C_in, C_out) (a copy).
+
+    Row (i, j, c) matches im2row's column (i, j, c), so a convolution is rows @ kernel_matrix(W).
+    """
+    C_out, C_in, k, _ = W.shape
+    return W.transpose(2, 3, 1, 0).reshape(k * k * C_in, C_out)
+
+
+def kernel_of_matrix(Wc, W_shape):
+    """Inverse of kernel_matrix: (k*k*C_in, C_out) -> (C_out, C_in, k, k) (a view)."""
+    C_out, C_in, k, _ = W_shape
+    return Wc.reshape(k, k, C_in, C_out).transpose(3, 2, 0, 1)
+
+
 def _glorot_kernel(shape, k, rng):
     """Glorot uniform for a kernel: a = sqrt(6 / ((C_in + C_out) * k * k)), as Keras."""
     a = np.sqrt(6.0 / ((shape[0] + shape[1]) * k * k))
@@ -80,11 +184,16 @@ class Conv2D(Layer):
     x: (N, C_in, H, W)  ->  y: (N, C_out, Ho, Wo),  Ho = (H + 2p - k) // s + 1
     W: (C_out, C_in, k, k),  b: (C_out,)
 
-    Forward:   cols = im2col(x)  (C_in*k*k, N*Ho*Wo);   y = W2 @ cols,  W2 = W as (C_out, C_in*k*k)
-    Backward:  dy = dout as (C_out, N*Ho*Wo)
-               dW = dy @ cols.T         db = dout summed over (N, Ho, Wo)
-               dx = col2im(W2.T @ dy)   (the adjoint of the forward)
-    Initialisation: Glorot uniform, b = 0. Keeps: cols and the input shape.
+    Forward:   rows = im2row(x)  (N*Ho*Wo, k*k*C_in);   y = rows @ Wc + b  (N*Ho*Wo, C_out)
+               Wc = kernel_matrix(W)  (k*k*C_in, C_out)
+    Backward:  dy = dout as (N*Ho*Wo, C_out)   (a view when dout is channels-last, as y is)
+               dWc = rows.T @ dy        db = dy summed over its N*Ho*Wo rows
+               dx = row2im(dy @ Wc.T)   (the adjoint of the forward)
+    That is a Dense layer on the rows. y is channels-last in memory (see the module
+    docstring). In im2col's layout the same products read y.T = W2 @ cols with
+    cols = rows.T and W2 = W as (C_out, C_in*k*k) = Wc.T with its columns reordered.
+    Initialisation: Glorot uniform, b = 0. Keeps: rows and the input shape; rows and
+    drows live in buffers reused from call to call (see ``scratch``).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, rng=None):
@@ -96,6 +205,7 @@ class Conv2D(Layer):
         if bias:
             self.params["b"] = np.zeros(out_channels, dtype=np.float32)
         self._init_grads()
+        self.rows_buffer = self.drows_buffer = None
 
     def output_shape(self, x_shape):
         N, _, H, W = x_shape
@@ -109,24 +219,34 @@ class Conv2D(Layer):
                 f"{self!r}: expected input of shape (N, {self.in_channels}, H, W) with "
                 f"H + 2*{self.padding} >= {self.k} and W + 2*{self.padding} >= {self.k}, got {x.shape}"
             )
+        xp = get_array_module(x)
         N, C_out, Ho, Wo = out_shape
         self.x_shape = x.shape
-        self.cols = im2col(x, self.k, self.stride, self.padding)  # (C_in*k*k, N*Ho*Wo)
-        y = self.params["W"].reshape(C_out, -1) @ self.cols  # (C_out, N*Ho*Wo)
-        y = y.reshape(C_out, N, Ho, Wo).transpose(1, 0, 2, 3)  # (N, C_out, Ho, Wo)
+        rows, self.rows_buffer = scratch(self.rows_buffer, (N * Ho * Wo, self.k**2 * x.shape[1]), x.dtype, xp)
+        self.rows = im2row(x, self.k, self.stride, self.padding, out=rows)  # (N*Ho*Wo, k*k*C_in)
+        y = self.rows @ kernel_matrix(self.params["W"])  # (N*Ho*Wo, C_out)
         if self.bias:
-            y = y + self.params["b"].reshape(1, -1, 1, 1)
-        return y
+            y += self.params["b"]
+        return y.reshape(N, Ho, Wo, C_out).transpose(0, 3, 1, 2)  # (N, C_out, Ho, Wo), channels-last
 
     def backward(self, dout, param_grads=True):
+        xp = get_array_module(dout)
         C_out = self.out_channels
-        W2 = self.params["W"].reshape(C_out, -1)  # (C_out, C_in*k*k)
-        dy = dout.transpose(1, 0, 2, 3).reshape(C_out, -1)  # (C_out, N*Ho*Wo)
+        dy = dout.transpose(0, 2, 3, 1).reshape(-1, C_out)  # (N*Ho*Wo, C_out)
         if param_grads:
-            self.grads["W"] += (dy @ self.cols.T).reshape(self.params["W"].shape)
+            self.grads["W"] += kernel_of_matrix(self.rows.T @ dy, self.params["W"].shape)  # (C_out, C_in, k, k)
             if self.bias:
-                self.grads["b"] += dout.sum(axis=(0, 2, 3))
-        return col2im(W2.T @ dy, self.x_shape, self.k, self.stride, self.padding)  # (N, C_in, H, W)
+                self.grads["b"] += dy.sum(axis=0)
+        Wc = kernel_matrix(self.params["W"])  # (k*k*C_in, C_out)
+        drows, self.drows_buffer = scratch(self.drows_buffer, (len(dy), len(Wc)), xp.result_type(dy, Wc), xp)
+        xp.matmul(dy, Wc.T, out=drows)  # (N*Ho*Wo, k*k*C_in)
+        return row2im(drows, self.x_shape, self.k, self.stride, self.padding)  # (N, C_in, H, W)
+
+    @property
+    def cols(self):
+        """im2col(x) of the last input, (C_in*k*k, N*Ho*Wo): the kept rows, reordered (a copy)."""
+        C, k = self.in_channels, self.k
+        return self.rows.reshape(-1, k, k, C).transpose(3, 1, 2, 0).reshape(C * k * k, -1)
 
     def __repr__(self):
         return (
@@ -144,10 +264,13 @@ class ConvTranspose2D(Layer):
     Think of the Conv2D that maps (N, C_out, Hout, Wout) to (N, C_in, H, W) with this W.
     ConvTranspose2D's forward is that convolution's input gradient, and its input
     gradient is that convolution's forward:
-    Forward:   x2 = x as (C_in, N*H*W);  y = col2im(W2.T @ x2),  W2 = W as (C_in, C_out*k*k)
-    Backward:  dcols = im2col(dout)  (C_out*k*k, N*H*W)
-               dW = x2 @ dcols.T     db = dout summed over (N, Hout, Wout)
-               dx = W2 @ dcols       (a plain Conv2D forward of dout)
+    Forward:   x2 = x as (N*H*W, C_in) (channels last);  y = row2im(x2 @ Wc.T) + b
+               Wc = kernel_matrix(W)  (k*k*C_out, C_in), the matrix of that Conv2D
+    Backward:  drows = im2row(dout)  (N*H*W, k*k*C_out)
+               dWc = drows.T @ x2    db = dout summed over (N, Hout, Wout)
+               dx = drows @ Wc       (a plain Conv2D forward of dout)
+    x2 is a view when x is channels-last in memory; y and dx are channels-last (see
+    the module docstring); rows and drows live in reused buffers (see ``scratch``).
     ``output_padding`` (< stride) adds rows/columns at the bottom/right that no input
     reaches, to pick between the output sizes that all convolve back to H.
     Initialisation: Glorot uniform, b = 0. Keeps: x2 and the input shape.
@@ -167,6 +290,7 @@ class ConvTranspose2D(Layer):
         if bias:
             self.params["b"] = np.zeros(out_channels, dtype=np.float32)
         self._init_grads()
+        self.rows_buffer = self.drows_buffer = None
 
     def output_shape(self, x_shape):
         N, _, H, W = x_shape
@@ -181,25 +305,29 @@ class ConvTranspose2D(Layer):
                 f"{self!r}: expected input of shape (N, {self.in_channels}, H, W) giving a non-empty "
                 f"output, got {x.shape} (output would be {out_shape})"
             )
+        xp = get_array_module(x)
         C_in = self.in_channels
         self.x_shape = x.shape
-        self.x2 = x.transpose(1, 0, 2, 3).reshape(C_in, -1)  # (C_in, N*H*W)
-        cols = self.params["W"].reshape(C_in, -1).T @ self.x2  # (C_out*k*k, N*H*W)
-        y = col2im(cols, out_shape, self.k, self.stride, self.padding)  # (N, C_out, Hout, Wout)
+        self.x2 = x.transpose(0, 2, 3, 1).reshape(-1, C_in)  # (N*H*W, C_in)
+        Wc = kernel_matrix(self.params["W"])  # (k*k*C_out, C_in)
+        rows, self.rows_buffer = scratch(self.rows_buffer, (len(self.x2), len(Wc)), xp.result_type(x, Wc), xp)
+        xp.matmul(self.x2, Wc.T, out=rows)  # (N*H*W, k*k*C_out)
+        y = row2im(rows, out_shape, self.k, self.stride, self.padding)  # (N, C_out, Hout, Wout), channels-last
         if self.bias:
-            y = y + self.params["b"].reshape(1, -1, 1, 1)
+            y += self.params["b"].reshape(1, -1, 1, 1)
         return y
 
     def backward(self, dout, param_grads=True):
+        xp = get_array_module(dout)
         N, C_in, H, W = self.x_shape
-        W2 = self.params["W"].reshape(C_in, -1)  # (C_in, C_out*k*k)
-        dcols = im2col(dout, self.k, self.stride, self.padding)  # (C_out*k*k, N*H*W)
+        drows, self.drows_buffer = scratch(self.drows_buffer, (N * H * W, self.k**2 * dout.shape[1]), dout.dtype, xp)
+        drows = im2row(dout, self.k, self.stride, self.padding, out=drows)  # (N*H*W, k*k*C_out)
         if param_grads:
-            self.grads["W"] += (self.x2 @ dcols.T).reshape(self.params["W"].shape)
+            self.grads["W"] += kernel_of_matrix(drows.T @ self.x2, self.params["W"].shape)  # (C_in, C_out, k, k)
             if self.bias:
                 self.grads["b"] += dout.sum(axis=(0, 2, 3))
-        dx = W2 @ dcols  # (C_in, N*H*W)
-        return dx.reshape(C_in, N, H, W).transpose(1, 0, 2, 3)  # (N, C_in, H, W)
+        dx = drows @ kernel_matrix(self.params["W"])  # (N*H*W, C_in)
+        return dx.reshape(N, H, W, C_in).transpose(0, 3, 1, 2)  # (N, C_in, H, W), channels-last
 
     def __repr__(self):
         return (

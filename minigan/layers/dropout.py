@@ -13,6 +13,8 @@ class Dropout(Layer):
 
     ``p`` is the probability to DROP a unit (as in PyTorch and Keras). Scaling the
     kept units by 1/(1-p) while training keeps E[y] = x, so eval needs no change.
+    A unit is kept when a random 16-bit integer is >= round(p * 2**16), so the keep
+    probability is 1 - p to within 2**-17.
     dx = dout * mask / (1 - p) (the same scaled mask); in eval mode dx = dout.
 
     x: any shape. Keeps: the scaled mask.
@@ -50,9 +52,22 @@ class Dropout(Layer):
             self.mask = None
             return x
         xp = get_array_module(x)
-        keep = self.generator_for(xp).random(x.shape, dtype=x.dtype) >= self.p
-        self.mask = keep * x.dtype.type(1 / (1 - self.p))  # (same shape as x, x's dtype)
+        bits = self.random_bits(xp, x)  # uniform on 0 .. 2**16 - 1, shaped and laid out like x
+        keep = bits >= round(self.p * 2**16)  # P(keep) = 1 - p, to within 2**-17
+        self.mask = keep.astype(x.dtype)  # (same shape and memory order as x)
+        self.mask *= 1 / (1 - self.p)
         return x * self.mask
+
+    def random_bits(self, xp, x):
+        """16 random bits per element of x, in x's memory order (x may be a transposed
+        view, e.g. channels-last), so that x * mask walks both arrays in step.
+
+        16-bit integers, not float uniforms: the mask only needs u < p, and drawing
+        integers costs half as much as drawing floats.
+        """
+        axes = sorted(range(x.ndim), key=lambda a: -abs(x.strides[a]))  # x's axes, outermost in memory first
+        bits = self.generator_for(xp).integers(0, 2**16, tuple(x.shape[a] for a in axes), dtype=xp.uint16)
+        return bits.transpose([axes.index(a) for a in range(x.ndim)])  # back to x's axis order
 
     def backward(self, dout, param_grads=True):
         return dout if self.mask is None else dout * self.mask

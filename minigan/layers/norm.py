@@ -54,28 +54,40 @@ class BatchNorm(Layer):
             if m < 2:
                 raise ValueError(f"{self!r}: training needs more than 1 value per channel, got input {x.shape}")
             mean = x.mean(axis=self.axes)  # (C,)
-            var = x.var(axis=self.axes)  # (C,), biased
+            x_centered = x - mean.reshape(shape)
+            var = (x_centered * x_centered).mean(axis=self.axes)  # (C,), biased (as x.var)
             self.running_mean *= 1 - self.momentum
             self.running_mean += self.momentum * mean
             self.running_var *= 1 - self.momentum
             self.running_var += self.momentum * var * (m / (m - 1))
         else:
             mean, var = self.running_mean, self.running_var
+            x_centered = x - mean.reshape(shape)
         self.inv_std = (1 / (var + self.eps) ** 0.5).reshape(shape)  # (1, C) or (1, C, 1, 1)
-        self.x_hat = (x - mean.reshape(shape)) * self.inv_std
-        return self.params["gamma"].reshape(shape) * self.x_hat + self.params["beta"].reshape(shape)
+        self.x_hat = x_centered * self.inv_std
+        y = self.x_hat * self.params["gamma"].reshape(shape)
+        y += self.params["beta"].reshape(shape)
+        return y
 
     def backward(self, dout, param_grads=True):
         shape = self.inv_std.shape
-        if param_grads:
-            self.grads["gamma"] += (dout * self.x_hat).sum(axis=self.axes)
-            self.grads["beta"] += dout.sum(axis=self.axes)
         scale = self.params["gamma"].reshape(shape) * self.inv_std
+        if not self.training and not param_grads:
+            return scale * dout
+        dgamma = (dout * self.x_hat).sum(axis=self.axes)  # (C,)
+        dbeta = dout.sum(axis=self.axes)  # (C,)
+        if param_grads:
+            self.grads["gamma"] += dgamma
+            self.grads["beta"] += dbeta
         if not self.training:
             return scale * dout
-        mean_dout = dout.mean(axis=self.axes, keepdims=True)
-        mean_dout_xhat = (dout * self.x_hat).mean(axis=self.axes, keepdims=True)
-        return scale * (dout - mean_dout - self.x_hat * mean_dout_xhat)
+        m = dout.size // self.num_features
+        mean_dout = (dbeta / m).reshape(shape)  # the same sums, reused
+        mean_dout_xhat = (dgamma / m).reshape(shape)
+        dx = dout - mean_dout
+        dx -= self.x_hat * mean_dout_xhat
+        dx *= scale
+        return dx
 
     def __repr__(self):
         return f"BatchNorm({self.num_features}, momentum={self.momentum}, eps={self.eps})"
