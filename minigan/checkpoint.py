@@ -19,12 +19,11 @@ model BEFORE changing anything.
 
 import json
 import os
-import zipfile
 
 import numpy as np
 
-from .atomic import atomic_write
 from .backend import get_array_module, to_device, to_numpy
+from .fileio import atomic_write, read_npz
 from .gan import HISTORY_KEYS
 from .layers import Dropout, Sequential
 
@@ -103,17 +102,7 @@ def load_checkpoint(path):
     """Read a checkpoint into a dict of arrays, or raise one clear CheckpointError."""
     if not os.path.isfile(path):
         raise CheckpointError(f"no checkpoint at {path}")
-    if not zipfile.is_zipfile(path):  # (np.load would try to unpickle it)
-        raise CheckpointError(f"{path} is not a readable .npz checkpoint (truncated or not an .npz file)")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except ValueError as e:
-        if "allow_pickle" in str(e):
-            raise CheckpointError(f"{path} holds object arrays (pickled Python objects); refusing to load it") from e
-        raise CheckpointError(f"{path} is not a readable .npz checkpoint: {e}") from e
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
-        raise CheckpointError(f"{path} is not a readable .npz checkpoint (truncated or not an .npz file): {e}") from e
+    arrays = read_npz(path, CheckpointError)
     fmt = arrays.get("format")
     if fmt is None or fmt.shape != () or str(fmt) != FORMAT:
         raise CheckpointError(f"{path} is an .npz file but not a minigan checkpoint (no format '{FORMAT}')")

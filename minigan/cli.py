@@ -174,15 +174,10 @@ def cmd_evaluate(args):
 
 
 def _save_npz(path, **arrays):
-    """np.savez, atomically (temp file in the same folder, then rename)."""
-    import tempfile
+    from .fileio import atomic_write
 
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".samples-", suffix=".npz.tmp", dir=folder)
-    with os.fdopen(fd, "wb") as f:
+    with atomic_write(path) as f:
         np.savez(f, **arrays)
-    os.replace(tmp, path)
 
 
 def build_parser():

@@ -29,10 +29,10 @@ The command line: ``minigan evaluate --samples FILE.npz`` or ``--checkpoint FILE
 import json
 import math
 import os
-import zipfile
 
 import numpy as np
 
+from .fileio import read_npz
 from .judge import default_judge, softmax
 from .metrics import (
     class_histogram,
@@ -133,15 +133,7 @@ def load_samples(path):
     """
     if not os.path.isfile(path):
         raise EvaluateError(f"no samples file at {path}")
-    if not zipfile.is_zipfile(path):  # (np.load would try to unpickle anything else)
-        raise EvaluateError(f"{path} is not an .npz file (write one with  minigan sample --out FILE.npz)")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except ValueError as e:
-        raise EvaluateError(f"{path} holds object arrays (pickled Python objects); refusing to load it") from e
-    except (OSError, EOFError, zipfile.BadZipFile) as e:
-        raise EvaluateError(f"{path} is not a readable .npz file: {e}") from e
+    arrays = read_npz(path, EvaluateError)
     if "images" in arrays:
         images = arrays["images"]
         if images.dtype != np.uint8:

@@ -27,13 +27,12 @@ Generator output in [-1, 1] (Tanh) must be mapped to [0, 1] first, e.g. with
 """
 
 import json
-import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from .backend import get_array_module, to_device, to_numpy
+from .fileio import atomic_write, read_npz
 from .layers import Conv2D, Dense, Dropout, Flatten, ReLU, Sequential
 
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "data" / "judge_mnist.npz"
@@ -179,24 +178,14 @@ def save_judge(path, net, info, references=None, real_stats=None):
     "real_mu", "real_sigma" float64 feature statistics of the real digits.
     Only numeric and string arrays, so ``np.load(allow_pickle=False)`` reads it.
     """
-    import tempfile
-
     arrays = {"format": np.array(FORMAT), "info": np.array(json.dumps(info, sort_keys=True))}
     arrays.update({f"params.{k}": to_numpy(v).astype(np.float32) for k, v in net.params.items()})
     for name, value in (references or {}).items():
         arrays[f"ref.{name}"] = np.asarray(value, dtype=np.float64)
     if real_stats is not None:
         arrays["real_mu"], arrays["real_sigma"] = (np.asarray(a, dtype=np.float64) for a in real_stats)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".judge-", suffix=".npz.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_write(path) as f:
+        np.savez_compressed(f, **arrays)
     return path
 
 
@@ -210,15 +199,7 @@ def load_judge(path=None):
     if not path.is_file():
         raise JudgeError(f"the judge's weights {path} are missing: they ship with the source repository; "
                          "retrain them with  python data/train_judge.py")  # fmt: skip
-    if not zipfile.is_zipfile(path):
-        raise JudgeError(f"{path} is not an .npz file (truncated or something else)")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except ValueError as e:
-        raise JudgeError(f"{path} holds object arrays (pickled Python objects); refusing to load it") from e
-    except (OSError, EOFError, zipfile.BadZipFile) as e:
-        raise JudgeError(f"{path} is not a readable .npz file: {e}") from e
+    arrays = read_npz(path, JudgeError)
     if str(arrays.get("format", "")) != FORMAT:
         raise JudgeError(f"{path} is an .npz file but not a minigan judge (no format '{FORMAT}')")
     net = build_judge()

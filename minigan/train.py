@@ -13,11 +13,11 @@ import os
 
 import numpy as np
 
-from .atomic import atomic_write
 from .backend import module_for, to_numpy
 from .checkpoint import restore, save_checkpoint
 from .data import load_dataset
 from .diagnostics import diagnose, diversity
+from .fileio import atomic_write
 from .gan import GAN, HISTORY_KEYS
 from .losses import BCEObjective
 from .models import build, recipe

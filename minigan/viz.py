@@ -18,8 +18,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-from minigan.atomic import atomic_write
 from minigan.backend import to_numpy
+from minigan.fileio import atomic_write
 
 
 # ---- writing files ----------------------------------------------------------

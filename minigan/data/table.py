@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_write
+from ..fileio import atomic_write
 from .dataset import Dataset
 from .errors import DataError
 

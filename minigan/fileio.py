@@ -1,0 +1,63 @@
+"""Files in and out, safely: atomic writes and pickle-free .npz reads.
+
+    with atomic_write("run/checkpoint.npz") as f:
+        np.savez(f, **arrays)
+
+The data goes to a temporary file in the same folder; only when the block ends
+without error is it flushed to disk and renamed over ``path`` (a rename within
+one filesystem is atomic). If the block fails, or the run is interrupted, the
+temporary file is removed and ``path`` keeps its old contents.
+
+    arrays = read_npz(path, CheckpointError)
+
+reads every array of an .npz file with ``allow_pickle=False``, so no code can
+hide in it, and turns every way the file can be wrong into one clear error.
+"""
+
+import os
+import tempfile
+import zipfile
+from contextlib import contextmanager
+
+import numpy as np
+
+
+@contextmanager
+def atomic_write(path, mode="wb", newline=None):
+    """A file object to write ``path`` atomically ("wb" or "w"); creates parent folders."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode, newline=newline) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def read_npz(path, error=ValueError):
+    """All arrays of the .npz file ``path`` as a dict, read without pickle.
+
+    Raises ``error`` (a ValueError subclass of the caller's choosing) with one sentence
+    when the file is missing, not an .npz (truncated or something else), or holds
+    object arrays (pickled Python objects).
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise error(f"no file at {path}")
+    if not zipfile.is_zipfile(path):  # (np.load would try to unpickle anything else)
+        raise error(f"{path} is not a readable .npz file (truncated or not an .npz file)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except ValueError as e:
+        if "pickle" in str(e):
+            raise error(f"{path} holds object arrays (pickled Python objects); refusing to load it") from e
+        raise error(f"{path} is not a readable .npz file: {e}") from e
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
+        raise error(f"{path} is not a readable .npz file (truncated or damaged): {e}") from e
