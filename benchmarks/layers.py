@@ -58,10 +58,13 @@ def main(argv=None):
 
     import numpy as np
 
-    from minigan.backend import module_for
+    from minigan.backend import GPUUnavailableError, module_for
     from minigan.models import dcgan
 
-    xp = module_for(args.device)
+    try:
+        xp = module_for(args.device)
+    except GPUUnavailableError as e:
+        sys.exit(f"{sys.argv[0]}: {e}")
     now = make_timer(args.device)
     rng = np.random.default_rng(0)
     G, D = dcgan(seed=0)

@@ -260,10 +260,13 @@ def main(argv=None):
 
     import numpy as np
 
-    from minigan.backend import module_for
+    from minigan.backend import GPUUnavailableError, module_for
 
     n = args.batch_size or (64 if args.model == "dcgan" else 128)
-    xp = module_for(args.device)
+    try:
+        xp = module_for(args.device)
+    except GPUUnavailableError as e:
+        sys.exit(f"{sys.argv[0]}: {e}")
     now = make_timer(args.device)
     gan, real, r = build(args.model, n, args.device)
     sample_shape = real.shape[1:]
