@@ -95,12 +95,6 @@ def cmd_train(args):
         settings = fill_defaults(settings_from(vars(args)))
         out = args.out or os.path.join("runs", "latest")
     settings["device"] = settings.get("device") or "cpu"
-    if settings["model"] == "toy" and settings["dataset"] in ("mnist", "mnist-full", "fashion-mnist"):
-        raise CLIError("--model toy makes points or table rows: use --dataset ring8, grid25 or csv:PATH")
-    if settings["model"] != "toy" and settings["dataset"] in ("ring8", "grid25") or (
-        settings["model"] != "toy" and settings["dataset"].startswith("csv:")
-    ):
-        raise CLIError(f"--model {settings['model']} makes images: use --model toy for {settings['dataset']}")
     try:
         gan = run(settings, out, resume_ckpt=resume, progress=not args.quiet)
     except TrainingDiverged as e:

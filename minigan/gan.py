@@ -248,7 +248,3 @@ class GAN:
         for opt in (self.opt_G, self.opt_D):
             opt.state = {slot: {k: to_device(v, device) for k, v in s.items()} for slot, s in opt.state.items()}
         return self
-
-
-def samples_to_numpy(x):
-    return to_numpy(x)
