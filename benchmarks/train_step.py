@@ -96,14 +96,15 @@ def first_product(macs):
     return next((m for m in macs if m), 0)
 
 
-def step_flops(G, D, n, latent_dim, sample_shape, first_layer_dx=True):
+def step_flops(G, D, n, latent_dim, sample_shape, first_layer_dx=False):
     """FLOP (2 per multiply-add) of every matrix product in one train_step at batch n.
 
     (1) G forward (n); D forward (2n); D backward (2n): weight and input gradients
     (2) D forward (n); D backward (n): input gradients only (D frozen);
         G backward (n): weight and input gradients
-    first_layer_dx=False leaves out the input gradients of D's first layer in pass (1)
-    and of G's first layer, which nobody needs (PyTorch's autograd skips them).
+    except the input gradients of D's first layer in pass (1) and of G's first layer,
+    which nobody needs: minigan (``input_grad=False``) and PyTorch's autograd both skip
+    them. first_layer_dx=True counts them too.
     """
     g, d = forward_macs(G, (latent_dim,)), forward_macs(D, sample_shape)
     sg, sd = sum(g), sum(d)
@@ -270,8 +271,7 @@ def main(argv=None):
     now = make_timer(args.device)
     gan, real, r = build(args.model, n, args.device)
     sample_shape = real.shape[1:]
-    flops = step_flops(gan.G, gan.D, n, r.latent_dim, sample_shape)
-    torch_flops = step_flops(gan.G, gan.D, n, r.latent_dim, sample_shape, first_layer_dx=False)
+    flops = torch_flops = step_flops(gan.G, gan.D, n, r.latent_dim, sample_shape)  # both skip the same products
 
     def step():
         gan.train_step(real)
@@ -284,6 +284,7 @@ def main(argv=None):
         step()
         rss.append(rss_bytes())
     peak_rss = peak_rss_bytes()
+    watch_rss = rss[0] is not None and len(rss) >= 2  # a trend needs two readings
 
     # time: minigan, PyTorch and the matmul in turn
     torch_step, torch_note = torch_side(args, gan, real, r)
@@ -311,8 +312,8 @@ def main(argv=None):
         "gflop_per_step": flops / 1e9, "gflops": flops / ms / 1e6, "matmul_gflops": peak,
         "fraction_of_peak": flops / ms / 1e6 / peak,
         "peak_rss_mib": peak_rss / 2**20, "memory_steps": args.memory_steps,
-        "rss_mib_first_last_max": None if rss[0] is None else (rss[0] / 2**20, rss[-1] / 2**20, max(rss) / 2**20),
-        "rss_growth_kib_per_step": None if rss[0] is None else rss_trend(rss) / 1024,
+        "rss_mib_first_last_max": None if not watch_rss else (rss[0] / 2**20, rss[-1] / 2**20, max(rss) / 2**20),
+        "rss_growth_kib_per_step": None if not watch_rss else rss_trend(rss) / 1024,
         "torch": torch_note,
     }  # fmt: skip
     if args.device == "gpu":

@@ -3,15 +3,17 @@
 (1) train D, G frozen:
     z ~ N(0, I) -> G.forward -> fake                    (G runs forward only: no G.backward)
     [real; fake] -> D.forward -> logits                  (one batch of 2N, real first)
-    d_loss -> D.backward -> D.grads -> opt_D.step()
+    d_loss -> D.backward(input_grad=False) -> D.grads -> opt_D.step()
 (2) train G, D frozen:
     fake -> D.forward -> logits_fake                     (the same fakes, judged by the updated D)
     g_loss -> D.backward(param_grads=False)              (the gradient flows THROUGH D,
-           -> G.backward -> G.grads -> opt_G.step()       D's own weight gradients are not computed)
+           -> G.backward(input_grad=False)                D's own weight gradients are not computed)
+           -> G.grads -> opt_G.step()
 
 "Frozen" does not mean "no backward": in pass (2) D's backward runs, because G
 can only learn through D's judgement. It means D's weights are not changed
-(and here their gradients are not even computed).
+(and here their gradients are not even computed). ``input_grad=False`` skips the
+one gradient nobody needs: that of a network's input (real images and noise).
 
 D judges the real and the fake batch in one pass of 2N examples: for the layers
 D uses (convolutions, dense, activations, dropout) that is the same as two passes,
@@ -141,7 +143,7 @@ class GAN:
         stats = {"d_loss": self._finite("d_loss", d_loss), "d_real": self.d_output(logits[:h]),
                  "d_fake": self.d_output(logits[h:])}  # fmt: skip
         self.D.zero_grad()
-        self.D.backward(xp.concatenate([dl_real, dl_fake]))  # fills D.grads; G.backward is never called
+        self.D.backward(xp.concatenate([dl_real, dl_fake]), input_grad=False)  # fills D.grads; no G.backward
         if isinstance(self.objective, WGANGP):  # + lambda E[(||grad D(x_hat)|| - 1)^2], on points in between
             alpha = self.noise_rng.uniform(size=(n,) + (1,) * (real.ndim - 1)).astype(real.dtype)
             alpha = alpha if xp is np else xp.asarray(alpha)
@@ -159,7 +161,7 @@ class GAN:
         g_loss = self._finite("g_loss", g_loss)
         dfake = self.D.backward(dl, param_grads=False)  # THROUGH D: input gradient only
         self.G.zero_grad()
-        self.G.backward(dfake)  # G's weight gradients
+        self.G.backward(dfake, input_grad=False)  # G's weight gradients (dL/dz is not needed)
         stats = {"g_loss": g_loss, "grad_norm_g": grad_norm(self.G)}
         self._update(self.G, self.opt_G)
         return stats
@@ -177,10 +179,10 @@ class GAN:
         out = {"d_loss": self._finite("d_loss", d_loss), "g_loss": self._finite("g_loss", g_loss),
                "d_real": self.d_output(logits[:h]), "d_fake": self.d_output(logits[h:])}  # fmt: skip
         self.D.zero_grad()
-        self.D.backward(xp.concatenate([dl_real, dl_fake]))  # D's gradients
+        self.D.backward(xp.concatenate([dl_real, dl_fake]), input_grad=False)  # D's gradients
         dx = self.D.backward(xp.concatenate([xp.zeros_like(dl_real), dg_fake]), param_grads=False)
         self.G.zero_grad()
-        self.G.backward(dx[n:])  # G's gradients, through the same (not yet updated) D
+        self.G.backward(dx[n:], input_grad=False)  # G's gradients, through the same (not yet updated) D
         out["grad_norm_d"], out["grad_norm_g"] = grad_norm(self.D), grad_norm(self.G)
         self._update(self.D, self.opt_D)
         self._update(self.G, self.opt_G)

@@ -4,6 +4,11 @@
     backward(dout, param_grads=True) -> dx  ADDS dL/dparam into ``grads``
                                             (skipped when param_grads=False)
 
+A layer with parameters also takes ``input_grad=False``: it then adds its weight
+gradients and returns None instead of dx. That is for a network's FIRST layer,
+whose input is data or noise: nobody needs dL/dx there, and skipping it saves a
+matrix product (see ``Sequential.backward``).
+
 ``params`` and ``grads`` are dicts with the same keys ("W", "b", "gamma", ...).
 Gradients accumulate with ``+=`` so one network can see the real batch and the
 fake batch before a single optimizer step; ``zero_grad()`` clears them.

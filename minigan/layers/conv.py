@@ -229,7 +229,7 @@ class Conv2D(Layer):
             y += self.params["b"]
         return y.reshape(N, Ho, Wo, C_out).transpose(0, 3, 1, 2)  # (N, C_out, Ho, Wo), channels-last
 
-    def backward(self, dout, param_grads=True):
+    def backward(self, dout, param_grads=True, input_grad=True):
         xp = get_array_module(dout)
         C_out = self.out_channels
         dy = dout.transpose(0, 2, 3, 1).reshape(-1, C_out)  # (N*Ho*Wo, C_out)
@@ -237,6 +237,8 @@ class Conv2D(Layer):
             self.grads["W"] += kernel_of_matrix(self.rows.T @ dy, self.params["W"].shape)  # (C_out, C_in, k, k)
             if self.bias:
                 self.grads["b"] += dy.sum(axis=0)
+        if not input_grad:
+            return None  # the first layer of a network: dx is not wanted (see Sequential.backward)
         Wc = kernel_matrix(self.params["W"])  # (k*k*C_in, C_out)
         drows, self.drows_buffer = scratch(self.drows_buffer, (len(dy), len(Wc)), xp.result_type(dy, Wc), xp)
         xp.matmul(dy, Wc.T, out=drows)  # (N*Ho*Wo, k*k*C_in)
@@ -317,7 +319,7 @@ class ConvTranspose2D(Layer):
             y += self.params["b"].reshape(1, -1, 1, 1)
         return y
 
-    def backward(self, dout, param_grads=True):
+    def backward(self, dout, param_grads=True, input_grad=True):
         xp = get_array_module(dout)
         N, C_in, H, W = self.x_shape
         drows, self.drows_buffer = scratch(self.drows_buffer, (N * H * W, self.k**2 * dout.shape[1]), dout.dtype, xp)
@@ -326,6 +328,8 @@ class ConvTranspose2D(Layer):
             self.grads["W"] += kernel_of_matrix(drows.T @ self.x2, self.params["W"].shape)  # (C_in, C_out, k, k)
             if self.bias:
                 self.grads["b"] += dout.sum(axis=(0, 2, 3))
+        if not input_grad:
+            return None  # the first layer of a network: dx is not wanted (see Sequential.backward)
         dx = drows @ kernel_matrix(self.params["W"])  # (N*H*W, C_in)
         return dx.reshape(N, H, W, C_in).transpose(0, 3, 1, 2)  # (N, C_in, H, W), channels-last
 

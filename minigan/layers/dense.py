@@ -43,11 +43,13 @@ class Dense(Layer):
             y += self.params["b"]
         return y
 
-    def backward(self, dout, param_grads=True):
+    def backward(self, dout, param_grads=True, input_grad=True):
         if param_grads:
             self.grads["W"] += self.x.T @ dout
             if self.bias:
                 self.grads["b"] += dout.sum(axis=0)
+        if not input_grad:
+            return None  # the first layer of a network: dx is not wanted (see Sequential.backward)
         return dout @ self.params["W"].T
 
     def __repr__(self):

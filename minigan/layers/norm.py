@@ -69,7 +69,7 @@ class BatchNorm(Layer):
         y += self.params["beta"].reshape(shape)
         return y
 
-    def backward(self, dout, param_grads=True):
+    def backward(self, dout, param_grads=True, input_grad=True):
         shape = self.inv_std.shape
         scale = self.params["gamma"].reshape(shape) * self.inv_std
         if not self.training and not param_grads:
@@ -79,6 +79,8 @@ class BatchNorm(Layer):
         if param_grads:
             self.grads["gamma"] += dgamma
             self.grads["beta"] += dbeta
+        if not input_grad:
+            return None  # the first layer of a network: dx is not wanted (see Sequential.backward)
         if not self.training:
             return scale * dout
         m = dout.size // self.num_features

@@ -39,10 +39,16 @@ class Sequential:
     def __call__(self, x):
         return self.forward(x)
 
-    def backward(self, dout, param_grads=True):
+    def backward(self, dout, param_grads=True, input_grad=True):
         """param_grads=False: pass the gradient THROUGH the network without computing
-        its own weight gradients (a frozen network, e.g. D while G trains)."""
-        for layer in reversed(self.layers):
+        its own weight gradients (a frozen network, e.g. D while G trains).
+        input_grad=False: the network's input is data or noise and dL/dx is not wanted
+        (D while D trains, G while G trains). The first layer, if it has weights, then
+        skips its input gradient (a whole matrix product) and None is returned."""
+        for i in reversed(range(len(self.layers))):
+            layer = self.layers[i]
+            if i == 0 and not input_grad and layer.params:
+                return layer.backward(dout, param_grads=param_grads, input_grad=False)  # None
             dout = layer.backward(dout, param_grads=param_grads)
         return dout
 
