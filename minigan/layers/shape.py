@@ -2,22 +2,32 @@
 
 import math
 
+from ..backend import get_array_module
 from .base import Layer
 
 
 class Flatten(Layer):
     """(N, d1, d2, ...) -> (N, d1*d2*...).   dx = dout reshaped to x's shape.
 
-    Keeps: the input shape.
+    The flat order is always (d1, d2, ...) row-major, as PyTorch's flatten, whatever
+    x's memory order. After a convolution x is channels-last in memory (see conv.py):
+    then the forward reshape is a copy, and the backward copies dx back into x's
+    memory order, so the layers before it get their gradient laid out like their output.
+    Keeps: the input (a reference, for its shape and memory order).
     """
 
     def forward(self, x):
         self.check_input(x, (2, 3, 4, 5), "(N, ...) with at least 2 axes")
-        self.x_shape = x.shape
+        self.x = x
         return x.reshape(x.shape[0], -1)
 
     def backward(self, dout, param_grads=True):
-        return dout.reshape(self.x_shape)
+        dx = dout.reshape(self.x.shape)
+        if self.x.flags.c_contiguous:
+            return dx
+        laid_out = get_array_module(dout).empty_like(self.x)  # x's shape and memory order
+        laid_out[...] = dx
+        return laid_out
 
 
 class Reshape(Layer):
