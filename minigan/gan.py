@@ -40,14 +40,15 @@ class TrainingDiverged(RuntimeError):
 def grad_norm(net):
     """sqrt(sum of every squared gradient entry) of a network.
 
-    One sum per gradient array on its device, then ONE copy of those sums to the host
-    (on a GPU each float() would wait for the device).
+    One sum per gradient array on its device (vdot(g, g) = sum of g * g, without making
+    g * g), then ONE copy of those sums to the host (on a GPU each float() would wait
+    for the device).
     """
     grads = list(net.grads.values())
     if not grads:
         return 0.0
     xp = get_array_module(grads[0])
-    sums = to_numpy(xp.stack([(g * g).sum() for g in grads]))  # (number of arrays,)
+    sums = to_numpy(xp.stack([xp.vdot(g, g) for g in grads]))  # (number of arrays,)
     return math.sqrt(sum(float(s) for s in sums))
 
 
