@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from minigan.gan import GAN
-from minigan.layers import Conv2D, ConvTranspose2D, Dropout, LeakyReLU, Sequential
+from minigan.layers import Conv2D, ConvTranspose2D, Dropout, Flatten, LeakyReLU, Sequential
 from minigan.layers.conv import conv_output_size, im2col, im2row, row2im
 from minigan.models import dcgan, mlp_gan
 
@@ -159,6 +159,20 @@ def test_elementwise_layers_keep_the_memory_order(layer):
     y = layer.forward(x)
     assert channels_last(y)
     assert channels_last(layer.backward(np.ones_like(x)))
+
+
+def test_flatten_hands_back_its_gradient_in_the_inputs_memory_order():
+    x = np.random.default_rng(0).standard_normal((2, 5, 4, 3)).astype(np.float32).transpose(0, 3, 1, 2)
+    flat = Flatten()
+    y = flat.forward(x)
+    np.testing.assert_array_equal(y, np.ascontiguousarray(x).reshape(2, -1))  # PyTorch's (c, h, w) order
+    dout = np.arange(y.size, dtype=np.float32).reshape(y.shape)
+    dx = flat.backward(dout)
+    assert channels_last(dx)
+    np.testing.assert_array_equal(dx, dout.reshape(x.shape))
+    c_order = np.ones((2, 3, 5, 4), np.float32)  # a C-contiguous input gets a plain reshape (no copy)
+    flat.forward(c_order)
+    assert np.shares_memory(flat.backward(dout), dout)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
