@@ -602,6 +602,6 @@ except ValueError as e:
 #   next to the vanilla GAN on ring8 and grid25, 5 seeds each.)
 # * On MNIST the paper's recipe does work with the DCGAN critic, slowly: `minigan train --objective wgan-gp
 #   --epochs 90` reaches readable digits of all ten classes (the judge: Inception-style score 6.5, Frechet
-#   distance 44; the 5-epoch vanilla DCGAN: 4.8 and 95), after some 14,000 critic steps.
+#   distance 44; the 5-epoch vanilla DCGAN: 4.8 and 96), after some 14,000 critic steps.
 # * Check second-order code like first-order code: central differences of the quantity itself, in float64.
 # * The penalty assumes each score depends on its own input only, so no BatchNorm in the critic.
