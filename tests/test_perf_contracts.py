@@ -170,6 +170,7 @@ def test_flatten_hands_back_its_gradient_in_the_inputs_memory_order():
     dx = flat.backward(dout)
     assert channels_last(dx)
     np.testing.assert_array_equal(dx, dout.reshape(x.shape))
+    assert flat.backward(dout.astype(np.float64)).dtype == np.float64  # the gradient's dtype, not x's
     c_order = np.ones((2, 3, 5, 4), np.float32)  # a C-contiguous input gets a plain reshape (no copy)
     flat.forward(c_order)
     assert np.shares_memory(flat.backward(dout), dout)

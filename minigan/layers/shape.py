@@ -25,7 +25,7 @@ class Flatten(Layer):
         dx = dout.reshape(self.x.shape)
         if self.x.flags.c_contiguous:
             return dx
-        laid_out = get_array_module(dout).empty_like(self.x)  # x's shape and memory order
+        laid_out = get_array_module(dout).empty_like(self.x, dtype=dout.dtype)  # x's shape and memory order
         laid_out[...] = dx
         return laid_out
 
