@@ -348,6 +348,17 @@ def train(steps=STEPS, n_snapshots=5, seed=0, gp_weight=None, **settings):
     return gan, snapshots, curve, log
 
 
+def plot_snapshot(ax, samples, report, label):
+    """ring8 in grey, the samples in orange, titled with the step's coverage and quality."""
+    ax.scatter(ring8.x[:2000, 0], ring8.x[:2000, 1], s=2, color="0.7")
+    ax.scatter(samples[:, 0], samples[:, 1], s=2, color="C1", alpha=0.4)
+    ax.set_title(f"{label}\n{report['modes_covered']} of 8 modes, HQ {report['high_quality_fraction']:.2f}",
+                 fontsize="small")  # fmt: skip
+    ax.set_aspect("equal")
+    ax.set_xlim(-1.7, 1.7)
+    ax.set_ylim(-1.7, 1.7)
+
+
 runs = {
     "WGAN-GP": train(objective="wgan-gp", lr=1e-4, beta1=0.5, beta2=0.9, d_steps=5),
     "vanilla GAN": train(objective="non-saturating", lr=2e-4, beta1=0.5),
@@ -357,14 +368,7 @@ runs = {
 fig, axes = plt.subplots(2, 5, figsize=(13, 5.6), sharex=True, sharey=True)
 for row, (name, (_, snapshots, curve, _)) in zip(axes, runs.items()):
     for ax, (step, samples) in zip(row, snapshots.items()):
-        ax.scatter(ring8.x[:2000, 0], ring8.x[:2000, 1], s=2, color="0.7")
-        ax.scatter(samples[:, 0], samples[:, 1], s=2, color="C1", alpha=0.4)
-        r = curve[step]
-        ax.set_title(f"{name}, G step {step}\n{r['modes_covered']} of 8 modes, HQ {r['high_quality_fraction']:.2f}",
-                     fontsize="small")  # fmt: skip
-        ax.set_aspect("equal")
-ax.set_xlim(-1.7, 1.7)
-ax.set_ylim(-1.7, 1.7)
+        plot_snapshot(ax, samples, curve[step], f"{name}, G step {step}")
 fig.suptitle("ring8: the same fixed noise through G during training (grey: data, orange: samples)")
 plt.show()
 
@@ -503,14 +507,7 @@ runs["WGAN-GP, lambda 0.1"] = train(steps=SHORT, objective="wgan-gp", lr=1e-4, b
 _, snapshots, curve, _ = runs["WGAN-GP, lambda 0.1"]
 fig, axes = plt.subplots(1, 6, figsize=(16, 3.2), layout="constrained")
 for ax, (step, samples) in zip(axes, snapshots.items()):
-    ax.scatter(ring8.x[:2000, 0], ring8.x[:2000, 1], s=2, color="0.7")
-    ax.scatter(samples[:, 0], samples[:, 1], s=2, color="C1", alpha=0.4)
-    r = curve[step]
-    ax.set_title(f"lambda 0.1, G step {step}\n{r['modes_covered']} of 8 modes, HQ {r['high_quality_fraction']:.2f}",
-                 fontsize="small")  # fmt: skip
-    ax.set_aspect("equal")
-    ax.set_xlim(-1.7, 1.7)
-    ax.set_ylim(-1.7, 1.7)
+    plot_snapshot(ax, samples, curve[step], f"lambda 0.1, G step {step}")
 for lam, name in [(10, "WGAN-GP"), (0.1, "WGAN-GP, lambda 0.1")]:
     axes[5].hist(norms_between(runs[name][0]), bins=50, alpha=0.6, label=f"lambda {lam}")
 axes[5].axvline(1, color="k", linestyle="--")
