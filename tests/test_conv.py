@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from minigan.backend import to_numpy
-from minigan.layers import Conv2D, ConvTranspose2D, col2im, im2col
+from minigan.layers import Conv2D, ConvTranspose2D, col2im, conv, im2col
 
 
 def on(xp, layer):
@@ -311,3 +311,34 @@ def test_conv_transpose2d_output_size(xp, k, stride, padding, op, H, W, expected
     # and the Conv2D with the same k, stride, padding maps the output back to H x W
     back = on(xp, Conv2D(3, 2, k, stride=stride, padding=padding)).forward(y)
     assert back.shape == (2, 2, H, W)
+
+
+# ---- blocks of images ------------------------------------------------------------
+@pytest.mark.parametrize("images", [1, 2, 5])
+def test_conv_layers_made_in_blocks_of_images_match_the_references(monkeypatch, images):
+    """On the CPU the big patch matrices are made a block of images at a time (see
+    matmul_row2im). With 5 images in blocks of 1, 2 (the last block short) or all 5,
+    both layers still give the loop references' outputs and gradients, for every mix
+    of the backward's param_grads / input_grad."""
+    monkeypatch.setattr(conv, "images_per_block", lambda xp, N, bytes_per_image: min(images, N))
+    N, C_in, C_out, k, stride, padding, op, H, W = 5, 2, 3, 5, 2, 2, 1, 6, 5
+    rng = np.random.default_rng(images)
+    x = rng.standard_normal((N, C_in, H, W))
+    for layer, ref, ref_backward, extra in (
+        (Conv2D(C_in, C_out, k, stride, padding), conv_ref, conv_ref_backward, ()),
+        (ConvTranspose2D(C_in, C_out, k, stride, padding, op), conv_transpose_ref, conv_transpose_ref_backward, (op,)),
+    ):
+        layer = layer.astype(np.float64)
+        layer.params["W"][...] = rng.standard_normal(layer.params["W"].shape)
+        layer.params["b"][...] = rng.standard_normal(C_out)
+        y = layer.forward(x)
+        assert rel_diff(y, ref(x, layer.params["W"], layer.params["b"], stride, padding, *extra)) < 1e-12
+        dout = rng.standard_normal(y.shape)
+        dx_ref, dW_ref, db_ref = ref_backward(x, layer.params["W"], dout, stride, padding)
+        assert rel_diff(layer.backward(dout, param_grads=False), dx_ref) < 1e-12
+        assert not layer.grads["W"].any()
+        assert layer.backward(dout, input_grad=False) is None
+        assert rel_diff(layer.grads["W"], dW_ref) < 1e-12
+        assert rel_diff(layer.grads["b"], db_ref) < 1e-12
+        assert rel_diff(layer.backward(dout), dx_ref) < 1e-12  # both at once: the gradients add up
+        assert rel_diff(layer.grads["W"], 2 * dW_ref) < 1e-12

@@ -107,24 +107,73 @@ def im2row(x, k, stride, padding, out=None):
     return out
 
 
-def row2im(rows, x_shape, k, stride, padding):
+def row2im(rows, x_shape, k, stride, padding, out=None):
     """Adjoint of im2row: (N*Ho*Wo, k*k*C) -> (N, C, H, W), overlapping patches summed.
 
     Loops over the k*k kernel offsets only; each adds one strided slice of C-long
     contiguous runs. Entries that fell on the zero padding are dropped (they are no
     pixel of x), so the result is a plain (N, H, W, C) array seen as (N, C, H, W).
+    ``out``: an (N, H, W, C) array to overwrite with the result.
     """
     xp = get_array_module(rows)
     N, C, H, W = x_shape
     Ho, Wo = conv_output_size(H, k, stride, padding), conv_output_size(W, k, stride, padding)
     rows = rows.reshape(N, Ho, Wo, k, k, C)
-    x = xp.zeros((N, H, W, C), dtype=rows.dtype)
+    if out is None:
+        x = xp.zeros((N, H, W, C), dtype=rows.dtype)
+    else:
+        x = out
+        x[...] = 0
     for i in range(k):
         ho, h = _inside(i, Ho, H, stride, padding)
         for j in range(k):
             wo, w = _inside(j, Wo, W, stride, padding)
             x[:, h, w] += rows[:, ho, wo, i, j]
     return x.transpose(0, 3, 1, 2)  # (N, C, H, W), channels-last in memory
+
+
+def matmul_row2im(a, b, x_shape, k, stride, padding, buffer=None):
+    """row2im(a @ b, x_shape, k, stride, padding), a block of images at a time. Returns (x, buffer).
+
+    a: (N*Ho*Wo, K), b: (K, k*k*C)  ->  x: (N, C, H, W), channels-last in memory.
+    Conv2D's input gradient and ConvTranspose2D's forward are both this map.
+    For the whole batch at once, a @ b would be the largest array of the step (40 MB
+    for the discriminator's second convolution at batch 128): the product writes it
+    out to memory and row2im reads it back. A block of a few images (about 4 MB, see
+    ``images_per_block``) is added up while it is still in the cache. Every image
+    gets the same sums as in one piece. ``buffer``: the block's rows (see ``scratch``).
+    """
+    xp = get_array_module(a)
+    N, C, H, W = x_shape
+    pixels = len(a) // N  # rows of a per image (Ho*Wo)
+    n = images_per_block(xp, N, pixels * b.shape[1] * b.itemsize)
+    x = xp.empty((N, H, W, C), dtype=xp.result_type(a, b))
+    block, buffer = scratch(buffer, (n * pixels, b.shape[1]), x.dtype, xp)
+    for images, rows in image_blocks(N, n, pixels):
+        ab = block[: rows.stop - rows.start]  # (m*Ho*Wo, k*k*C) for the block's m images
+        xp.matmul(a[rows], b, out=ab)
+        row2im(ab, (images.stop - images.start, C, H, W), k, stride, padding, out=x[images])
+    return x.transpose(0, 3, 1, 2), buffer
+
+
+BLOCK_BYTES = 4 << 20  # patch rows per block of images on the CPU: they fit in the cache
+
+
+def images_per_block(xp, N, bytes_per_image):
+    """How many of the N images one block holds: on the CPU as many as fit in
+    BLOCK_BYTES of patch rows (at least one); on the GPU all N (there every block
+    costs k*k kernel launches, and the whole batch is what keeps the GPU busy)."""
+    if xp is not np:
+        return N
+    return max(1, min(N, BLOCK_BYTES // max(1, bytes_per_image)))
+
+
+def image_blocks(N, n, pixels):
+    """Cut N images into blocks of n (the last may be smaller): (images, rows) slices
+    per block, ``rows`` being the block's rows in a (N*pixels, ...) patch matrix."""
+    for start in range(0, N, n):
+        stop = min(start + n, N)
+        yield slice(start, stop), slice(start * pixels, stop * pixels)
 
 
 def _inside(i, n_out, n_in, stride, padding):
@@ -192,8 +241,9 @@ class Conv2D(Layer):
     That is a Dense layer on the rows. y is channels-last in memory (see the module
     docstring). In im2col's layout the same products read y.T = W2 @ cols with
     cols = rows.T and W2 = W as (C_out, C_in*k*k) = Wc.T with its columns reordered.
-    Initialisation: Glorot uniform, b = 0. Keeps: rows and the input shape; rows and
-    drows live in buffers reused from call to call (see ``scratch``).
+    Initialisation: Glorot uniform, b = 0. Keeps: rows and the input shape; rows lives
+    in a buffer reused from call to call (see ``scratch``); drows is made a few images
+    at a time and added up at once (see ``matmul_row2im``).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, rng=None):
@@ -230,7 +280,6 @@ class Conv2D(Layer):
         return y.reshape(N, Ho, Wo, C_out).transpose(0, 3, 1, 2)  # (N, C_out, Ho, Wo), channels-last
 
     def backward(self, dout, param_grads=True, input_grad=True):
-        xp = get_array_module(dout)
         C_out = self.out_channels
         dy = dout.transpose(0, 2, 3, 1).reshape(-1, C_out)  # (N*Ho*Wo, C_out)
         if param_grads:
@@ -240,9 +289,10 @@ class Conv2D(Layer):
         if not input_grad:
             return None  # the first layer of a network: dx is not wanted (see Sequential.backward)
         Wc = kernel_matrix(self.params["W"])  # (k*k*C_in, C_out)
-        drows, self.drows_buffer = scratch(self.drows_buffer, (len(dy), len(Wc)), xp.result_type(dy, Wc), xp)
-        xp.matmul(dy, Wc.T, out=drows)  # (N*Ho*Wo, k*k*C_in)
-        return row2im(drows, self.x_shape, self.k, self.stride, self.padding)  # (N, C_in, H, W)
+        dx, self.drows_buffer = matmul_row2im(  # row2im(dy @ Wc.T): (N*Ho*Wo, k*k*C_in) -> (N, C_in, H, W)
+            dy, Wc.T, self.x_shape, self.k, self.stride, self.padding, self.drows_buffer
+        )
+        return dx
 
     @property
     def cols(self):
@@ -272,7 +322,8 @@ class ConvTranspose2D(Layer):
                dWc = drows.T @ x2    db = dout summed over (N, Hout, Wout)
                dx = drows @ Wc       (a plain Conv2D forward of dout)
     x2 is a view when x is channels-last in memory; y and dx are channels-last (see
-    the module docstring); rows and drows live in reused buffers (see ``scratch``).
+    the module docstring). On the CPU rows and drows are made a few images at a time,
+    in a reused buffer, and used at once (see ``matmul_row2im`` and ``scratch``).
     ``output_padding`` (< stride) adds rows/columns at the bottom/right that no input
     reaches, to pick between the output sizes that all convolve back to H.
     Initialisation: Glorot uniform, b = 0. Keeps: x2 and the input shape.
@@ -307,14 +358,13 @@ class ConvTranspose2D(Layer):
                 f"{self!r}: expected input of shape (N, {self.in_channels}, H, W) giving a non-empty "
                 f"output, got {x.shape} (output would be {out_shape})"
             )
-        xp = get_array_module(x)
         C_in = self.in_channels
         self.x_shape = x.shape
         self.x2 = x.transpose(0, 2, 3, 1).reshape(-1, C_in)  # (N*H*W, C_in)
         Wc = kernel_matrix(self.params["W"])  # (k*k*C_out, C_in)
-        rows, self.rows_buffer = scratch(self.rows_buffer, (len(self.x2), len(Wc)), xp.result_type(x, Wc), xp)
-        xp.matmul(self.x2, Wc.T, out=rows)  # (N*H*W, k*k*C_out)
-        y = row2im(rows, out_shape, self.k, self.stride, self.padding)  # (N, C_out, Hout, Wout), channels-last
+        y, self.rows_buffer = matmul_row2im(  # row2im(x2 @ Wc.T): (N*H*W, k*k*C_out) -> (N, C_out, Hout, Wout)
+            self.x2, Wc.T, out_shape, self.k, self.stride, self.padding, self.rows_buffer
+        )
         if self.bias:
             y += self.params["b"].reshape(1, -1, 1, 1)
         return y
@@ -322,15 +372,26 @@ class ConvTranspose2D(Layer):
     def backward(self, dout, param_grads=True, input_grad=True):
         xp = get_array_module(dout)
         N, C_in, H, W = self.x_shape
-        drows, self.drows_buffer = scratch(self.drows_buffer, (N * H * W, self.k**2 * dout.shape[1]), dout.dtype, xp)
-        drows = im2row(dout, self.k, self.stride, self.padding, out=drows)  # (N*H*W, k*k*C_out)
+        k, C_out = self.k, dout.shape[1]
+        Wc = kernel_matrix(self.params["W"])  # (k*k*C_out, C_in)
+        dWc = xp.zeros_like(Wc) if param_grads else None
+        dx = xp.empty((N * H * W, C_in), dtype=xp.result_type(dout, Wc)) if input_grad else None
+        # drows = im2row(dout); dWc = drows.T @ x2; dx = drows @ Wc, a block of images at a
+        # time, so that each block of drows is used while it is in the cache (see matmul_row2im)
+        n = images_per_block(xp, N, H * W * k * k * C_out * dout.itemsize)
+        block, self.drows_buffer = scratch(self.drows_buffer, (n * H * W, k * k * C_out), dout.dtype, xp)
+        for images, rows in image_blocks(N, n, H * W):
+            drows = im2row(dout[images], k, self.stride, self.padding, out=block[: rows.stop - rows.start])
+            if param_grads:
+                dWc += drows.T @ self.x2[rows]
+            if input_grad:
+                xp.matmul(drows, Wc, out=dx[rows])
         if param_grads:
-            self.grads["W"] += kernel_of_matrix(drows.T @ self.x2, self.params["W"].shape)  # (C_in, C_out, k, k)
+            self.grads["W"] += kernel_of_matrix(dWc, self.params["W"].shape)  # (C_in, C_out, k, k)
             if self.bias:
                 self.grads["b"] += dout.sum(axis=(0, 2, 3))
         if not input_grad:
             return None  # the first layer of a network: dx is not wanted (see Sequential.backward)
-        dx = drows @ kernel_matrix(self.params["W"])  # (N*H*W, C_in)
         return dx.reshape(N, H, W, C_in).transpose(0, 3, 1, 2)  # (N, C_in, H, W), channels-last
 
     def __repr__(self):
