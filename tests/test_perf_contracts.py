@@ -177,7 +177,7 @@ def test_flatten_hands_back_its_gradient_in_the_inputs_memory_order():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("alpha", [0.2, 0.01, 0.3, 1.7, -0.5])
+@pytest.mark.parametrize("alpha", [0.2, 0.01, 0.3, 0.0, 1.0, 1.7, -0.5])
 def test_leaky_relu_slope_is_exactly_one_or_alpha(dtype, alpha):
     x = np.array([-2.0, -0.0, 0.0, 1e-30, 3.0], dtype=dtype)
     layer = LeakyReLU(alpha)
