@@ -73,11 +73,9 @@ def run_one(job):
     data = load_dataset(dataset, n_points=100_000, seed=seed)
     G, D = toy(dropout=dropout, pack=pack, seed=seed)
     wasserstein = objective in ("wgan", "wgan-gp")  # 5 critic steps per generator step, as their papers
-    gan = GAN(G, D, latent_dim=2, objective=objective, lr=lr, beta1=0.5,
-              beta2=0.9 if objective == "wgan-gp" else 0.999, label_smoothing=smoothing,
+    gan = GAN(G, D, latent_dim=2, objective=WGANGP(GP_WEIGHT[config]) if config in GP_WEIGHT else objective,
+              lr=lr, beta1=0.5, beta2=0.9 if objective == "wgan-gp" else 0.999, label_smoothing=smoothing,
               d_steps=5 if wasserstein else 1, seed=seed)  # fmt: skip
-    if config in GP_WEIGHT:
-        gan.objective = WGANGP(weight=GP_WEIGHT[config])
     x = data.model_input(0, 1)
     start = time.perf_counter()
     while gan.step < steps:

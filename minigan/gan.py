@@ -57,7 +57,8 @@ class GAN:
 
     generator:     z (N, latent_dim) -> samples
     discriminator: samples -> logits (N, 1)
-    objective:     one of losses.OBJECTIVES (default "non-saturating")
+    objective:     one of losses.OBJECTIVES (default "non-saturating"), or an objective
+                   object with settings of its own, e.g. losses.WGANGP(weight=0.1)
     lr, beta1, beta2: Adam for both players (DCGAN recipe: 2e-4, 0.5, 0.999)
     d_steps:       the paper's k: D updates per G update
     schedule:      "alternating" (D, then G against the updated D) or "simultaneous"
@@ -75,7 +76,12 @@ class GAN:
         if not isinstance(d_steps, int) or d_steps < 1:
             raise ValueError(f"d_steps must be an integer >= 1, got {d_steps!r}")
         self.G, self.D, self.latent_dim = generator, discriminator, latent_dim
-        self.objective = get_objective(objective, label_smoothing)
+        if isinstance(objective, str):
+            self.objective = get_objective(objective, label_smoothing)
+        elif label_smoothing:
+            raise ValueError("label_smoothing goes with an objective's name; an objective object has its own")
+        else:
+            self.objective = objective
         if isinstance(self.objective, WGANGP) and schedule != "alternating":
             raise ValueError("the wgan-gp objective needs schedule='alternating' (the penalty is a critic step)")
         self.opt_G = Adam(lr, beta1, beta2)

@@ -8,7 +8,7 @@ import pytest
 from minigan.gan import GAN, TrainingDiverged
 from minigan.gradcheck import numerical_gradient, rel_error
 from minigan.layers import Dense, LeakyReLU, Reshape, Sequential, Tanh
-from minigan.losses import get_objective
+from minigan.losses import WGANGP, NonSaturating, get_objective
 from minigan.models import dcgan, mlp_gan, toy
 
 
@@ -151,6 +151,18 @@ def test_wgan_clips_the_critic():
     gan = tiny_gan("wgan", lr=0.5)
     gan.train_step(real_batch())
     assert max(float(np.abs(p).max()) for p in gan.D.params.values()) <= 0.01 + 1e-7
+
+
+def test_an_objective_object_brings_its_own_settings():
+    """GAN takes an objective object as well as a name: the penalty weight given to
+    WGANGP is the one the critic step uses (its loss differs from lambda = 10's)."""
+    weak, strong = tiny_gan(WGANGP(weight=0.1), lr=0.0), tiny_gan("wgan-gp", lr=0.0)
+    assert weak.objective.weight == 0.1 and strong.objective.weight == 10.0
+    d_weak, d_strong = weak.train_step(real_batch())["d_loss"], strong.train_step(real_batch())["d_loss"]
+    assert d_weak != d_strong
+    with pytest.raises(ValueError, match="label_smoothing"):
+        tiny_gan(NonSaturating(0.1), label_smoothing=0.1)
+    assert tiny_gan(NonSaturating(0.1)).objective.label_smoothing == 0.1
 
 
 def test_sampling_leaves_batchnorm_statistics_alone():

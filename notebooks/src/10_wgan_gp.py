@@ -328,9 +328,9 @@ def train(steps=STEPS, n_snapshots=5, seed=0, gp_weight=None, **settings):
     Returns (gan, snapshots {g_step: samples}, curve {g_step: report}, log [stats after each generator step]).
     """
     G, D = toy(seed=seed)
-    gan = GAN(G, D, latent_dim=2, seed=seed, **settings)
     if gp_weight is not None:
-        gan.objective = WGANGP(weight=gp_weight)
+        settings["objective"] = WGANGP(weight=gp_weight)  # an objective object carries its own settings
+    gan = GAN(G, D, latent_dim=2, seed=seed, **settings)
     data_rng = np.random.default_rng(seed)
     snap_at = set(np.linspace(steps / n_snapshots, steps, n_snapshots).astype(int))
     snapshots, curve, log = {}, {}, []
