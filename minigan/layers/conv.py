@@ -242,8 +242,9 @@ class Conv2D(Layer):
     docstring). In im2col's layout the same products read y.T = W2 @ cols with
     cols = rows.T and W2 = W as (C_out, C_in*k*k) = Wc.T with its columns reordered.
     Initialisation: Glorot uniform, b = 0. Keeps: rows and the input shape; rows lives
-    in a buffer reused from call to call (see ``scratch``); drows is made a few images
-    at a time and added up at once (see ``matmul_row2im``).
+    in a buffer reused from call to call (see ``scratch``). On the CPU the forward
+    product takes each block of a few images' rows just after im2row wrote it, and
+    drows is made a block at a time and added up at once (see ``matmul_row2im``).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, rng=None):
@@ -272,9 +273,15 @@ class Conv2D(Layer):
         xp = get_array_module(x)
         N, C_out, Ho, Wo = out_shape
         self.x_shape = x.shape
-        rows, self.rows_buffer = scratch(self.rows_buffer, (N * Ho * Wo, self.k**2 * x.shape[1]), x.dtype, xp)
-        self.rows = im2row(x, self.k, self.stride, self.padding, out=rows)  # (N*Ho*Wo, k*k*C_in)
-        y = self.rows @ kernel_matrix(self.params["W"])  # (N*Ho*Wo, C_out)
+        self.rows, self.rows_buffer = scratch(self.rows_buffer, (N * Ho * Wo, self.k**2 * x.shape[1]), x.dtype, xp)
+        Wc = kernel_matrix(self.params["W"])  # (k*k*C_in, C_out)
+        y = xp.empty((N * Ho * Wo, C_out), dtype=xp.result_type(x, Wc))
+        # rows = im2row(x)  (N*Ho*Wo, k*k*C_in);  y = rows @ Wc, a block of images at a time:
+        # the product reads each block of rows from the cache, just after the copy wrote it
+        n = images_per_block(xp, N, self.rows[0].nbytes * Ho * Wo)
+        for images, rows in image_blocks(N, n, Ho * Wo):
+            im2row(x[images], self.k, self.stride, self.padding, out=self.rows[rows])
+            xp.matmul(self.rows[rows], Wc, out=y[rows])
         if self.bias:
             y += self.params["b"]
         return y.reshape(N, Ho, Wo, C_out).transpose(0, 3, 1, 2)  # (N, C_out, Ho, Wo), channels-last
