@@ -314,23 +314,40 @@ def test_conv_transpose2d_output_size(xp, k, stride, padding, op, H, W, expected
 
 
 # ---- blocks of images ------------------------------------------------------------
-@pytest.mark.parametrize("images", [1, 2, 5])
-def test_conv_layers_made_in_blocks_of_images_match_the_references(monkeypatch, images):
+BLOCK_CASES = [  # (N, C_in, C_out, k, stride, padding, output_padding, H, W)
+    (5, 2, 3, 5, 2, 2, 1, 6, 5),  # the DCGAN's kind of layer
+    (5, 2, 3, 3, 1, 0, 0, 5, 4),  # stride 1, no padding
+    (4, 3, 2, 4, 3, 1, 2, 4, 7),  # stride > padding, output_padding 2
+]
+
+
+@pytest.mark.parametrize("images", [1, 2])
+@pytest.mark.parametrize("config", BLOCK_CASES, ids=case_id)
+def test_conv_layers_made_in_blocks_of_images_match_the_references(monkeypatch, images, config):
     """On the CPU the big patch matrices are made a block of images at a time (see
-    matmul_row2im). With 5 images in blocks of 1, 2 (the last block short) or all 5,
-    both layers still give the loop references' outputs and gradients, for every mix
-    of the backward's param_grads / input_grad."""
-    monkeypatch.setattr(conv, "images_per_block", lambda xp, N, bytes_per_image: min(images, N))
-    N, C_in, C_out, k, stride, padding, op, H, W = 5, 2, 3, 5, 2, 2, 1, 6, 5
+    matmul_row2im). In blocks of 1 or 2 images (the last block short), on a
+    channels-last input as the layers hand on, both layers still give the loop
+    references' outputs and gradients, for every mix of param_grads / input_grad."""
+    calls = []
+
+    def blocks_of(xp, N, bytes_per_image):
+        calls.append(N)
+        return images
+
+    monkeypatch.setattr(conv, "images_per_block", blocks_of)
+    N, C_in, C_out, k, stride, padding, op, H, W = config
     rng = np.random.default_rng(images)
-    x = rng.standard_normal((N, C_in, H, W))
+    x = rng.standard_normal((N, H, W, C_in)).transpose(0, 3, 1, 2)  # channels-last in memory
     for layer, ref, ref_backward, extra in (
         (Conv2D(C_in, C_out, k, stride, padding), conv_ref, conv_ref_backward, ()),
         (ConvTranspose2D(C_in, C_out, k, stride, padding, op), conv_transpose_ref, conv_transpose_ref_backward, (op,)),
     ):
+        if "Transpose" not in repr(layer) and op:
+            continue
         layer = layer.astype(np.float64)
         layer.params["W"][...] = rng.standard_normal(layer.params["W"].shape)
         layer.params["b"][...] = rng.standard_normal(C_out)
+        calls.clear()
         y = layer.forward(x)
         assert rel_diff(y, ref(x, layer.params["W"], layer.params["b"], stride, padding, *extra)) < 1e-12
         dout = rng.standard_normal(y.shape)
@@ -342,3 +359,15 @@ def test_conv_layers_made_in_blocks_of_images_match_the_references(monkeypatch, 
         assert rel_diff(layer.grads["b"], db_ref) < 1e-12
         assert rel_diff(layer.backward(dout), dx_ref) < 1e-12  # both at once: the gradients add up
         assert rel_diff(layer.grads["W"], 2 * dW_ref) < 1e-12
+        assert rel_diff(layer.grads["b"], 2 * db_ref) < 1e-12
+        # every pass went through the blocks: the forward and each backward, except Conv2D's
+        # input_grad=False one (its weight gradient is one product over the kept rows)
+        assert calls == [N] * (4 if "Transpose" in repr(layer) else 3)
+
+
+def test_conv_layers_take_an_empty_batch():
+    x = np.zeros((0, 2, 6, 6), np.float32)
+    for layer in (Conv2D(2, 3, 5, stride=2, padding=2), ConvTranspose2D(2, 3, 5, stride=2, padding=2)):
+        y = layer.forward(x)
+        assert y.shape == (0, *layer.output_shape(x.shape)[1:])
+        assert layer.backward(np.zeros_like(y)).shape == x.shape

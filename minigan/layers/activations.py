@@ -26,9 +26,10 @@ class LeakyReLU(Layer):
 
     Both as one product with the slope s = dy/dx:  y = s * x,  dx = s * dout.
     For 0 <= alpha <= 1 (every LeakyReLU in practice) the slope is max(mask, alpha):
-    max(True, alpha) = 1 and max(False, alpha) = alpha, exactly. (Picking with
-    xp.where(mask, x, alpha * x) gives the same numbers, but on the CPU it branches on
-    every element and runs several times slower; other alphas still take that way.)
+    max(True, alpha) = 1 and max(False, alpha) = alpha, exactly. Other alphas pick the
+    slope with xp.where(mask, 1, alpha). (Picking y itself with xp.where(mask, x,
+    alpha * x) gives the same numbers, but on the CPU where() branches on every
+    element and runs several times slower than max() and a product.)
     Keeps: the mask x > 0 and the slope s (x's dtype).
     """
 

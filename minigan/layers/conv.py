@@ -1,4 +1,4 @@
-"""2-D convolution and transposed convolution by im2col and one matrix product.
+"""2-D convolution and transposed convolution by im2col and matrix products.
 
 Notation: x (N, C, H, W), square kernel k, stride s, padding p.
     Ho = (H + 2p - k) // s + 1                                  (Conv2D output size)
@@ -28,7 +28,12 @@ runs of Wo numbers spaced s apart); the products read and write whole rows; and 
 comes out channels-last again, ready for the next layer. The arrays keep their
 logical shape (N, C, H, W); only the memory order is channels-last (PyTorch's
 "channels_last memory format"): y.reshape(N, Ho, Wo, C_out).transpose(0, 3, 1, 2)
-is a view. benchmarks/RESULTS.md has the numbers.
+is a view.
+
+On the CPU the layers make their patch matrices a block of a few images at a time
+(about 4 MB, see ``matmul_row2im``) and use each block at once, while it is in the
+cache: one product per block instead of one for the batch, the same numbers up to
+rounding. On the GPU the whole batch is one block. benchmarks/RESULTS.md has the numbers.
 """
 
 import math
@@ -132,30 +137,6 @@ def row2im(rows, x_shape, k, stride, padding, out=None):
     return x.transpose(0, 3, 1, 2)  # (N, C, H, W), channels-last in memory
 
 
-def matmul_row2im(a, b, x_shape, k, stride, padding, buffer=None):
-    """row2im(a @ b, x_shape, k, stride, padding), a block of images at a time. Returns (x, buffer).
-
-    a: (N*Ho*Wo, K), b: (K, k*k*C)  ->  x: (N, C, H, W), channels-last in memory.
-    Conv2D's input gradient and ConvTranspose2D's forward are both this map.
-    For the whole batch at once, a @ b would be the largest array of the step (40 MB
-    for the discriminator's second convolution at batch 128): the product writes it
-    out to memory and row2im reads it back. A block of a few images (about 4 MB, see
-    ``images_per_block``) is added up while it is still in the cache. Every image
-    gets the same sums as in one piece. ``buffer``: the block's rows (see ``scratch``).
-    """
-    xp = get_array_module(a)
-    N, C, H, W = x_shape
-    pixels = len(a) // N  # rows of a per image (Ho*Wo)
-    n = images_per_block(xp, N, pixels * b.shape[1] * b.itemsize)
-    x = xp.empty((N, H, W, C), dtype=xp.result_type(a, b))
-    block, buffer = scratch(buffer, (n * pixels, b.shape[1]), x.dtype, xp)
-    for images, rows in image_blocks(N, n, pixels):
-        ab = block[: rows.stop - rows.start]  # (m*Ho*Wo, k*k*C) for the block's m images
-        xp.matmul(a[rows], b, out=ab)
-        row2im(ab, (images.stop - images.start, C, H, W), k, stride, padding, out=x[images])
-    return x.transpose(0, 3, 1, 2), buffer
-
-
 BLOCK_BYTES = 4 << 20  # patch rows per block of images on the CPU: they fit in the cache
 
 
@@ -169,11 +150,38 @@ def images_per_block(xp, N, bytes_per_image):
 
 
 def image_blocks(N, n, pixels):
-    """Cut N images into blocks of n (the last may be smaller): (images, rows) slices
-    per block, ``rows`` being the block's rows in a (N*pixels, ...) patch matrix."""
+    """Cut N images into blocks of n (the last may be smaller). Yields, per block,
+    (images, span): the block's slice of the batch, and its slice of the rows of a
+    (N*pixels, ...) patch matrix, which holds ``pixels`` rows per image."""
     for start in range(0, N, n):
         stop = min(start + n, N)
         yield slice(start, stop), slice(start * pixels, stop * pixels)
+
+
+def matmul_row2im(a, b, x_shape, k, stride, padding, buffer=None):
+    """row2im(a @ b, x_shape, k, stride, padding), a block of images at a time. Returns (x, buffer).
+
+    a: (N*Ho*Wo, K), b: (K, k*k*C)  ->  x: (N, C, H, W), channels-last in memory,
+    with Ho, Wo the conv output size of (H, W). Conv2D's input gradient
+    (a = dy, b = Wc.T) and ConvTranspose2D's forward (a = x2, b = Wc.T) are both this map.
+    For the whole batch at once, a @ b would be the largest array of the step (40 MB
+    for the discriminator's second convolution at batch 128): the product writes it
+    out to memory and row2im reads it back. A block of a few images' rows (about 4 MB,
+    see ``images_per_block``) is added up by row2im right after the product made it,
+    while it is still in the cache. The sums are the same as in one piece, up to
+    rounding. ``buffer``: holds the block's rows (see ``scratch``).
+    """
+    xp = get_array_module(a)
+    N, C, H, W = x_shape
+    pixels = conv_output_size(H, k, stride, padding) * conv_output_size(W, k, stride, padding)  # rows of a per image
+    x = xp.empty((N, H, W, C), dtype=xp.result_type(a, b))
+    n = images_per_block(xp, N, pixels * b.shape[1] * x.itemsize)
+    block, buffer = scratch(buffer, (n * pixels, b.shape[1]), x.dtype, xp)
+    for images, span in image_blocks(N, n, pixels):
+        ab = block[: span.stop - span.start]  # (m*Ho*Wo, k*k*C): a @ b for the block's m images
+        xp.matmul(a[span], b, out=ab)
+        row2im(ab, (images.stop - images.start, C, H, W), k, stride, padding, out=x[images])
+    return x.transpose(0, 3, 1, 2), buffer
 
 
 def _inside(i, n_out, n_in, stride, padding):
@@ -189,10 +197,12 @@ def scratch(buffer, shape, dtype, xp):
     """A ``shape`` array laid over the flat array ``buffer`` when that is big enough
     (same dtype and device), else over a new one. Returns (array, buffer).
 
-    The patch matrices are the biggest arrays of a step (40 MB each for the DCGAN's
-    discriminator at batch 64). Allocated afresh at every call, they cost the operating
-    system a fresh set of zeroed pages each time, so the conv layers keep one buffer
-    per matrix and reuse it (a smaller batch uses its beginning).
+    The patch matrices are the biggest arrays of a step (40 MB for the DCGAN
+    discriminator's second convolution at batch 128). Allocated afresh at every call,
+    they cost the operating system a fresh set of zeroed pages each time, so the conv
+    layers keep their buffers and reuse them: Conv2D's rows for the whole batch (a
+    smaller batch uses its beginning), and one block's worth for the patch matrices
+    made a block of images at a time.
     """
     size = math.prod(shape)
     if buffer is None or buffer.size < size or buffer.dtype != dtype or get_array_module(buffer) is not xp:
@@ -244,7 +254,7 @@ class Conv2D(Layer):
     Initialisation: Glorot uniform, b = 0. Keeps: rows and the input shape; rows lives
     in a buffer reused from call to call (see ``scratch``). On the CPU the forward
     product takes each block of a few images' rows just after im2row wrote it, and
-    drows is made a block at a time and added up at once (see ``matmul_row2im``).
+    drows is made a block at a time and row2im'd right away (see ``matmul_row2im``).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, rng=None):
@@ -278,10 +288,10 @@ class Conv2D(Layer):
         y = xp.empty((N * Ho * Wo, C_out), dtype=xp.result_type(x, Wc))
         # rows = im2row(x)  (N*Ho*Wo, k*k*C_in);  y = rows @ Wc, a block of images at a time:
         # the product reads each block of rows from the cache, just after the copy wrote it
-        n = images_per_block(xp, N, self.rows[0].nbytes * Ho * Wo)
-        for images, rows in image_blocks(N, n, Ho * Wo):
-            im2row(x[images], self.k, self.stride, self.padding, out=self.rows[rows])
-            xp.matmul(self.rows[rows], Wc, out=y[rows])
+        n = images_per_block(xp, N, Ho * Wo * self.rows.shape[1] * self.rows.itemsize)
+        for images, span in image_blocks(N, n, Ho * Wo):
+            im2row(x[images], self.k, self.stride, self.padding, out=self.rows[span])
+            xp.matmul(self.rows[span], Wc, out=y[span])
         if self.bias:
             y += self.params["b"]
         return y.reshape(N, Ho, Wo, C_out).transpose(0, 3, 1, 2)  # (N, C_out, Ho, Wo), channels-last
@@ -329,8 +339,9 @@ class ConvTranspose2D(Layer):
                dWc = drows.T @ x2    db = dout summed over (N, Hout, Wout)
                dx = drows @ Wc       (a plain Conv2D forward of dout)
     x2 is a view when x is channels-last in memory; y and dx are channels-last (see
-    the module docstring). On the CPU rows and drows are made a few images at a time,
-    in a reused buffer, and used at once (see ``matmul_row2im`` and ``scratch``).
+    the module docstring). On the CPU rows = x2 @ Wc.T (N*H*W, k*k*C_out) and drows are
+    made a block of a few images at a time, in a reused buffer, and used right away:
+    rows by row2im, drows by both products (see ``matmul_row2im`` and ``scratch``).
     ``output_padding`` (< stride) adds rows/columns at the bottom/right that no input
     reaches, to pick between the output sizes that all convolve back to H.
     Initialisation: Glorot uniform, b = 0. Keeps: x2 and the input shape.
@@ -387,12 +398,12 @@ class ConvTranspose2D(Layer):
         # time, so that each block of drows is used while it is in the cache (see matmul_row2im)
         n = images_per_block(xp, N, H * W * k * k * C_out * dout.itemsize)
         block, self.drows_buffer = scratch(self.drows_buffer, (n * H * W, k * k * C_out), dout.dtype, xp)
-        for images, rows in image_blocks(N, n, H * W):
-            drows = im2row(dout[images], k, self.stride, self.padding, out=block[: rows.stop - rows.start])
+        for images, span in image_blocks(N, n, H * W):
+            drows = im2row(dout[images], k, self.stride, self.padding, out=block[: span.stop - span.start])
             if param_grads:
-                dWc += drows.T @ self.x2[rows]
+                dWc += drows.T @ self.x2[span]
             if input_grad:
-                xp.matmul(drows, Wc, out=dx[rows])
+                xp.matmul(drows, Wc, out=dx[span])
         if param_grads:
             self.grads["W"] += kernel_of_matrix(dWc, self.params["W"].shape)  # (C_in, C_out, k, k)
             if self.bias:
