@@ -25,7 +25,7 @@ import math
 import numpy as np
 
 from .backend import get_array_module, to_numpy
-from .losses import WGAN, WGANGP, BCEObjective, clip_weights, get_objective, sigmoid
+from .losses import OBJECTIVES, WGAN, WGANGP, BCEObjective, clip_weights, get_objective, sigmoid
 from .optim import Adam
 from .second_order import gradient_penalty
 
@@ -78,6 +78,10 @@ class GAN:
         self.G, self.D, self.latent_dim = generator, discriminator, latent_dim
         if isinstance(objective, str):
             self.objective = get_objective(objective, label_smoothing)
+        elif not (hasattr(objective, "d_loss") and hasattr(objective, "g_loss")):
+            raise ValueError(
+                f"objective must be one of {', '.join(OBJECTIVES)} or an objective object, got {objective!r}"
+            )
         elif label_smoothing:
             raise ValueError("label_smoothing goes with an objective's name; an objective object has its own")
         else:

@@ -192,6 +192,8 @@ def test_bad_arguments():
         GAN(G, D, 2, d_steps=0)
     with pytest.raises(ValueError, match="objective|unknown"):
         GAN(G, D, 2, objective="nope")
+    with pytest.raises(ValueError, match="objective"):
+        GAN(G, D, 2, objective=None)
     gan = GAN(G, D, 2)
     with pytest.raises(ValueError, match="batch size"):
         gan.fit(np.zeros((10, 2), np.float32), epochs=1, batch_size=11, progress=False)
