@@ -12,6 +12,7 @@
 # %%
 # %matplotlib inline
 import os
+import time
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -226,6 +227,63 @@ plt.show()
 # *learn* weights that cancel the uneven overlap, and early in training you can often see the grid in its samples
 # (Odena, Dumoulin and Olah, "Deconvolution and Checkerboard Artifacts", 2016). The classic DCGAN uses $k = 5$
 # with stride 2, so it has the same tendency; kernels divisible by the stride, or "resize, then convolve", avoid it.
+#
+# ## How the library makes it fast (optional)
+#
+# `Conv2D` and `ConvTranspose2D` compute exactly the products above, arranged for speed in two ways. Both come
+# from one fact: a CPU moves memory in runs, and what it touched a moment ago is still in its cache.
+#
+# **Channels last.** `im2row(x)` is `im2col(x)` transposed, with the channel index moved last: one **row** per
+# output pixel, columns in (kernel row, kernel column, channel) order. When $x$ is *stored* as $(N, H, W, C)$ (the
+# arrays keep their shape $(N, C, H, W)$; only the memory order changes, PyTorch's "channels last"), the $k$
+# pixels of one kernel row times the $C$ channels are one contiguous run of $kC$ numbers, so the copy moves long
+# runs instead of gathering single numbers. Then the convolution is `rows @ Wc`, a Dense layer on the rows.
+
+# %%
+from minigan.layers.conv import im2row, kernel_matrix, matmul_row2im, row2im
+
+
+def best_ms(fn, repeats=3 if FAST else 10):
+    """The fastest of a few calls, in milliseconds (the least disturbed by anything else running)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * min(times)
+
+
+N = 16 if FAST else 128  # the DCGAN discriminator's second convolution, 64 -> 128 channels, 14x14 -> 7x7,
+# at its batch of 128 (real and fake images together)
+x_cl = rng.standard_normal((N, 14, 14, 64)).astype(np.float32).transpose(0, 3, 1, 2)  # channels-last in memory
+rows = im2row(x_cl, 5, 2, 2)  # (N*7*7, 5*5*64)
+cols = im2col(x_cl, 5, 2, 2)  # (64*5*5, N*7*7)
+same = np.array_equal(rows.reshape(-1, 5, 5, 64).transpose(3, 1, 2, 0).reshape(64 * 25, -1), cols)
+print(f"im2row holds im2col's numbers, reordered: {same}")
+t_col, t_row = best_ms(lambda: im2col(x_cl, 5, 2, 2)), best_ms(lambda: im2row(x_cl, 5, 2, 2))
+print(f"im2col: {t_col:.1f} ms   im2row: {t_row:.1f} ms")
+
+# %% [markdown]
+# **Blocks of images.** Conv2D's input gradient is `row2im(dy @ Wc.T)`. For the whole batch at once the product
+# is a big matrix (40 MB at the discriminator's batch of 128): the product writes it out to memory and row2im
+# reads it back. `matmul_row2im` makes it for a block of a few images at a time (about 4 MB) and lets row2im add
+# the block up at once, while it is still in the cache: the same sums, up to rounding.
+
+# %%
+W = rng.standard_normal((128, 64, 5, 5)).astype(np.float32)
+dy = rng.standard_normal((N * 49, 128)).astype(np.float32)  # dL/dy, one row per output pixel
+Wc = kernel_matrix(W)  # (5*5*64, 128)
+whole = row2im(dy @ Wc.T, x_cl.shape, 5, 2, 2)  # one product for the batch, then row2im
+blocked, _ = matmul_row2im(dy, Wc.T, x_cl.shape, 5, 2, 2)
+print(f"largest difference: {np.abs(whole - blocked).max():.1e} (at most float32 rounding)")
+print(f"whole batch: {best_ms(lambda: row2im(dy @ Wc.T, x_cl.shape, 5, 2, 2)):.1f} ms   "
+      f"blocks: {best_ms(lambda: matmul_row2im(dy, Wc.T, x_cl.shape, 5, 2, 2)):.1f} ms")  # fmt: skip
+
+# %% [markdown]
+# Timings move from run to run when something else is using the machine: run the two cells again if the numbers
+# look odd. How much each of these buys, and the whole training step next to PyTorch, is in
+# `benchmarks/RESULTS.md`; `benchmarks/layers.py` times every layer of the DCGAN on your machine. On a GPU the
+# batch stays one block.
 #
 # ## What to remember
 #
