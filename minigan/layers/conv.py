@@ -391,9 +391,10 @@ class ConvTranspose2D(Layer):
         xp = get_array_module(dout)
         N, C_in, H, W = self.x_shape
         k, C_out = self.k, dout.shape[1]
-        Wc = kernel_matrix(self.params["W"])  # (k*k*C_out, C_in)
-        dWc = xp.zeros_like(Wc) if param_grads else None
-        dx = xp.empty((N * H * W, C_in), dtype=xp.result_type(dout, Wc)) if input_grad else None
+        dWc = xp.zeros((k * k * C_out, C_in), dtype=self.params["W"].dtype) if param_grads else None
+        if input_grad:
+            Wc = kernel_matrix(self.params["W"])  # (k*k*C_out, C_in)
+            dx = xp.empty((N * H * W, C_in), dtype=xp.result_type(dout, Wc))
         # drows = im2row(dout); dWc = drows.T @ x2; dx = drows @ Wc, a block of images at a
         # time, so that each block of drows is used while it is in the cache (see matmul_row2im)
         n = images_per_block(xp, N, H * W * k * k * C_out * dout.itemsize)
