@@ -61,6 +61,7 @@ def small_net():
 CASES = {
     "Dense": (lambda: randomized(Dense(5, 3)), (4, 5)),
     "Dense no bias": (lambda: randomized(Dense(5, 3, bias=False)), (4, 5)),
+    "Dense to one output": (lambda: randomized(Dense(5, 1)), (4, 5)),  # its dx is an outer product
     "Conv2D": (lambda: randomized(Conv2D(2, 3, 3, stride=2, padding=1)), (2, 2, 7, 6)),
     "Conv2D no bias": (lambda: randomized(Conv2D(2, 2, 2, bias=False)), (2, 2, 4, 5)),
     "ConvTranspose2D": (lambda: randomized(ConvTranspose2D(3, 2, 5, stride=2, padding=2, output_padding=1)),
