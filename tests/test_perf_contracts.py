@@ -188,6 +188,16 @@ def test_leaky_relu_slope_is_exactly_one_or_alpha(dtype, alpha):
     np.testing.assert_array_equal(y, np.where(x > 0, x, dtype(alpha) * x))
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_leaky_relu_slope_is_exact_for_every_alpha_in_zero_one(dtype):
+    # the slope is mask * (1 - alpha) + alpha: (1 - alpha) + alpha must round to exactly 1
+    alphas = np.concatenate([np.random.default_rng(0).uniform(0, 1, 3000), [0.0, 1.0, 0.5, 2**-30, 1 - 2**-30]])
+    x = np.array([-1.0, 1.0], dtype=dtype)
+    for alpha in alphas:
+        slope = LeakyReLU(float(alpha)).forward(x) * np.array([-1.0, 1.0], dtype=dtype)  # y / x
+        assert slope[1] == 1 and slope[0] == dtype(alpha), (dtype, alpha)
+
+
 # ---- 4. dropout masks -------------------------------------------------------------------
 @pytest.mark.parametrize("p", [0.3, 0.5, 0.01])
 def test_dropout_keep_probability_is_exact_enough(p):
