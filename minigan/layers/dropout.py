@@ -15,9 +15,14 @@ class Dropout(Layer):
     kept units by 1/(1-p) while training keeps E[y] = x, so eval needs no change.
     A unit is kept when a random 16-bit integer is >= round(p * 2**16), so the keep
     probability is 1 - p to within 2**-17.
-    dx = dout * mask / (1 - p) (the same scaled mask); in eval mode dx = dout.
+    dx = dout * mask / (1 - p) (the same mask); in eval mode dx = dout.
 
-    x: any shape. Keeps: the scaled mask.
+    Both passes scale first and then zero the dropped units: t * (1/(1-p)), then
+    *= mask. That gives the same numbers as t * (mask/(1-p)), and the layer keeps the
+    mask as booleans (a quarter of a float32 array) and never builds a float mask:
+    one array less to allocate and fill per pass.
+
+    x: any shape. Keeps: the mask (bool, laid out like x) and the scale 1/(1-p) in x's dtype.
     The mask is drawn from the layer's own generator, seeded from ``seed`` (or,
     when None, from the init generator, see ``backend.manual_seed``), so a seed
     fixes every mask. The generator lives on the same device as the input.
@@ -53,10 +58,15 @@ class Dropout(Layer):
             return x
         xp = get_array_module(x)
         bits = self.random_bits(xp, x)  # uniform on 0 .. 2**16 - 1, shaped and laid out like x
-        keep = bits >= round(self.p * 2**16)  # P(keep) = 1 - p, to within 2**-17
-        self.mask = keep.astype(x.dtype)  # (same shape and memory order as x)
-        self.mask *= 1 / (1 - self.p)
-        return x * self.mask
+        self.mask = bits >= round(self.p * 2**16)  # True = keep: P = 1 - p, to within 2**-17
+        self.scale = x.dtype.type(1 / (1 - self.p))
+        return self.apply_mask(x)
+
+    def apply_mask(self, t):
+        """t * mask / (1 - p), for t shaped like x (the forward's x, or a gradient)."""
+        out = t * self.scale
+        out *= self.mask  # dropped units become 0
+        return out
 
     def random_bits(self, xp, x):
         """16 random bits per element of x, in x's memory order (x may be a transposed
@@ -75,7 +85,7 @@ class Dropout(Layer):
         return bits.transpose([axes.index(a) for a in range(x.ndim)])  # back to x's axis order
 
     def backward(self, dout, param_grads=True):
-        return dout if self.mask is None else dout * self.mask
+        return dout if self.mask is None else self.apply_mask(dout)
 
     def __repr__(self):
         return f"Dropout(p={self.p})"
