@@ -85,7 +85,7 @@ def tangent_forward(layer, a_dot):
     if isinstance(layer, Sigmoid):
         return layer.y * (1 - layer.y) * a_dot, a_dot  # sigmoid' = y (1 - y)
     if isinstance(layer, Dropout):
-        return (a_dot if layer.mask is None else layer.apply_mask(a_dot)), None
+        return layer.apply_mask(a_dot), None
     if isinstance(layer, (Flatten, Reshape, Pack)):
         return layer.forward(a_dot), a_dot.shape  # a reshape: the same map on the tangent
     raise ValueError(f"gradient_penalty: {layer!r} has no second-order pass")
@@ -128,8 +128,6 @@ def tangent_backward(layer, cache, dy, dy_dot):
         da = d2 * a_dot * dy_dot + (0 if dy is None else d1 * dy)
         return da, d1 * dy_dot
     if isinstance(layer, Dropout):
-        if layer.mask is None:
-            return dy, dy_dot
         return (None if dy is None else layer.apply_mask(dy)), layer.apply_mask(dy_dot)
     if isinstance(layer, (Flatten, Reshape, Pack)):
         return (None if dy is None else dy.reshape(cache)), dy_dot.reshape(cache)

@@ -207,6 +207,31 @@ def test_dropout_keep_probability_is_exact_enough(p):
     assert abs(kept.mean() - (1 - p)) < 5 * np.sqrt(p * (1 - p) / n) + 2**-17  # 5 standard errors + rounding
 
 
+def test_dropout_zeroes_before_it_scales():
+    # a dropped unit is 0 even where t / (1 - p) overflows (scaling first would give inf * 0 = NaN)
+    layer = Dropout(0.5, seed=0)
+    x = np.full(64, 40000.0, dtype=np.float16)  # 40000 / 0.5 is beyond float16's largest, 65504
+    with np.errstate(over="ignore"):  # the kept units overflow to inf, as intended
+        y = layer.forward(x)
+    assert not np.isnan(y).any()
+    assert set(np.unique(y).tolist()) == {0.0, np.inf}
+    np.testing.assert_array_equal(layer.backward(np.ones_like(x)), np.where(layer.mask, 2.0, 0.0).astype(np.float16))
+
+
+def test_dropout_gradient_keeps_its_own_dtype():
+    layer = Dropout(0.3, seed=0)
+    layer.forward(np.ones((4, 5), np.float32))
+    assert layer.backward(np.ones((4, 5), np.float64)).dtype == np.float64  # as x * float mask would give
+    layer.forward(np.ones((4, 5), np.float64))
+    assert layer.backward(np.ones((4, 5), np.float32)).dtype == np.float64
+
+
+@pytest.mark.parametrize("layer", [LeakyReLU(0.2), Dropout(0.3, seed=0)], ids=repr)
+def test_integer_input_is_refused_by_name(layer):
+    with pytest.raises(TypeError, match=r"expected a floating-point input, got int64"):
+        layer.forward(np.arange(6, dtype=np.int64))
+
+
 def test_dropout_mask_follows_the_input_layout_and_the_seed():
     x = np.ones((3, 4, 5, 6), dtype=np.float32).transpose(0, 3, 1, 2)
     a, b = Dropout(0.5, seed=9), Dropout(0.5, seed=9)

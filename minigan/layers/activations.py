@@ -27,9 +27,10 @@ class LeakyReLU(Layer):
     Both as one product with the slope s = dy/dx:  y = s * x,  dx = s * dout.
     For 0 <= alpha <= 1 (every LeakyReLU in practice) the slope is built by arithmetic
     on the mask, in x's dtype:  s = mask * (1 - alpha) + alpha.  Where x <= 0 that is
-    0 + alpha = alpha; where x > 0 it is (1 - alpha) + alpha, which rounds to exactly 1
-    (the rounding error of 1 - alpha is at most a quarter of the spacing of the numbers
-    just above 1, so the sum rounds back to 1). Three plain passes over the array (a
+    0 + alpha = alpha; where x > 0 it is (1 - alpha) + alpha, which rounds to exactly 1:
+    for alpha >= 1/2, 1 - alpha is exact; below, its rounding error is at most half the
+    spacing of the numbers just below 1, so the sum is within that of 1 and rounds to 1
+    (a tie goes to the even neighbour, 1). Three plain passes over the array (a
     cast, a product, a sum) run about 3x faster on the CPU than max(mask, alpha) (which
     checks every element for NaN) and ~20x faster than where(mask, 1, alpha) (which
     branches on every element). Other alphas use where().
@@ -41,6 +42,7 @@ class LeakyReLU(Layer):
         self.alpha = alpha
 
     def forward(self, x):
+        self.check_floating(x)
         xp = get_array_module(x)
         self.mask = x > 0
         if 0 <= self.alpha <= 1:

@@ -85,5 +85,11 @@ class Layer:
             shape = getattr(x, "shape", type(x).__name__)
             raise ValueError(f"{self!r}: expected input of shape {expected}, got {shape}")
 
+    def check_floating(self, x):
+        """Refuse integer or boolean input, for layers whose arithmetic keeps x's dtype."""
+        dtype = getattr(x, "dtype", None)
+        if dtype is None or not np.issubdtype(dtype, np.floating):
+            raise TypeError(f"{self!r}: expected a floating-point input, got {dtype or type(x).__name__}")
+
     def __repr__(self):
         return f"{type(self).__name__}()"

@@ -51,8 +51,8 @@ class Dense(Layer):
                 self.grads["b"] += dout.sum(axis=0)
         if not input_grad:
             return None  # the first layer of a network: dx is not wanted (see Sequential.backward)
-        if self.out_features == 1:  # a product over one term is an outer product: the same
-            return dout * self.params["W"].T  # numbers, ~15x faster than matmul (which has no fast path for it)
+        if self.out_features == 1:  # a product over one term is an outer product: the same numbers
+            return dout * self.params["W"].T  # (up to the sign of a zero), ~15x faster than matmul here
         return dout @ self.params["W"].T
 
     def __repr__(self):

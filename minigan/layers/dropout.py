@@ -17,10 +17,11 @@ class Dropout(Layer):
     probability is 1 - p to within 2**-17.
     dx = dout * mask / (1 - p) (the same mask); in eval mode dx = dout.
 
-    Both passes scale first and then zero the dropped units: t * (1/(1-p)), then
-    *= mask. That gives the same numbers as t * (mask/(1-p)), and the layer keeps the
-    mask as booleans (a quarter of a float32 array) and never builds a float mask:
-    one array less to allocate and fill per pass.
+    Both passes zero the dropped units and then scale: t * mask, then *= 1/(1-p).
+    That gives the same numbers as t * (mask/(1-p)) (a kept unit is t * 1/(1-p), a
+    dropped one t * 0), and the layer keeps the mask as booleans (a quarter of a
+    float32 array) and never builds a float mask: one array less to allocate and
+    fill per pass.
 
     x: any shape. Keeps: the mask (bool, laid out like x) and the scale 1/(1-p) in x's dtype.
     The mask is drawn from the layer's own generator, seeded from ``seed`` (or,
@@ -53,6 +54,7 @@ class Dropout(Layer):
         return new
 
     def forward(self, x):
+        self.check_floating(x)
         if not self.training or self.p == 0:
             self.mask = None
             return x
@@ -63,9 +65,13 @@ class Dropout(Layer):
         return self.apply_mask(x)
 
     def apply_mask(self, t):
-        """t * mask / (1 - p), for t shaped like x (the forward's x, or a gradient)."""
-        out = t * self.scale
-        out *= self.mask  # dropped units become 0
+        """t * mask / (1 - p) for t of exactly x's shape (the forward's x, or a gradient);
+        t itself when the last forward dropped nothing (eval mode, or p = 0)."""
+        if self.mask is None:
+            return t
+        xp = get_array_module(t)
+        out = xp.multiply(t, self.mask, dtype=xp.result_type(t.dtype, self.scale.dtype))  # dropped units: 0
+        out *= self.scale
         return out
 
     def random_bits(self, xp, x):
@@ -85,7 +91,7 @@ class Dropout(Layer):
         return bits.transpose([axes.index(a) for a in range(x.ndim)])  # back to x's axis order
 
     def backward(self, dout, param_grads=True):
-        return dout if self.mask is None else self.apply_mask(dout)
+        return self.apply_mask(dout)
 
     def __repr__(self):
         return f"Dropout(p={self.p})"

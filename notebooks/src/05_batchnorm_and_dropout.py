@@ -142,9 +142,9 @@ check("batchnorm_backward", batchnorm_backward)
 # \mathbb{E}[y] = x.$$
 #
 # Because the expected output already equals the input, evaluation mode is simply $y = x$: nothing to rescale at
-# test time (that is what "inverted" refers to). The backward pass multiplies by the same scaled mask. Here is a
-# digit through Dropout($p = 0.5$): three training passes (three masks), and the average of many passes, which
-# approaches the evaluation output.
+# test time (that is what "inverted" refers to). The backward pass multiplies by the same mask, scaled by
+# $1/(1-p)$. Here is a digit through Dropout($p = 0.5$): three training passes (three masks), and the average of
+# many passes, which approaches the evaluation output.
 
 # %%
 from minigan.data import load_dataset
