@@ -89,7 +89,8 @@ class Layer:
         """Refuse integer or boolean input, for layers whose arithmetic keeps x's dtype."""
         dtype = getattr(x, "dtype", None)
         if dtype is None or not np.issubdtype(dtype, np.floating):
-            raise TypeError(f"{self!r}: expected a floating-point input, got {dtype or type(x).__name__}")
+            given = type(x).__name__ if dtype is None else dtype
+            raise TypeError(f"{self!r}: expected a floating-point input, got {given}")
 
     def __repr__(self):
         return f"{type(self).__name__}()"
