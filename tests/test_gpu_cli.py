@@ -16,7 +16,7 @@ from minigan.losses import OBJECTIVES
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not gpu_available(), reason="CuPy or a CUDA GPU is not available")]
 
 SMALL = {"mlp": ["--subset", "64", "--batch-size", "32"], "mlp-classic": ["--subset", "64", "--batch-size", "32"],
-         "dcgan": ["--subset", "16", "--batch-size", "8"], "toy": ["--dataset", "ring8", "--batch-size", "256"]}  # fmt: skip
+         "dcgan": ["--subset", "16", "--batch-size", "8"], "toy": ["--dataset", "ring8", "--subset", "512", "--batch-size", "256"]}  # fmt: skip
 
 
 def train(args, capsys):
