@@ -89,6 +89,26 @@ def fuse(*args, **kwargs):
     return decorate(args[0]) if len(args) == 1 and callable(args[0]) and not kwargs else decorate
 
 
+class _MemoryPool:
+    """The stand-in's memory pool: it holds nothing (NumPy allocates)."""
+
+    def used_bytes(self):
+        return 0
+
+    def total_bytes(self):
+        return 0
+
+    def free_all_blocks(self):
+        pass
+
+
+_pool = _MemoryPool()
+
+
+def get_default_memory_pool():
+    return _pool
+
+
 class _NoCudaSource:
     def __init__(self, *args, **kwargs):
         raise NotImplementedError(
