@@ -55,7 +55,8 @@ def run(cmd, timeout, extra_env=None):
     """(return code, last lines of the output, seconds) of a subprocess."""
     t0 = time.perf_counter()
     try:
-        p = subprocess.run(cmd, cwd=ROOT, env=environment(extra_env), capture_output=True, text=True, timeout=timeout)
+        p = subprocess.run(cmd, cwd=ROOT, env=environment(extra_env), capture_output=True, text=True, timeout=timeout,
+                           check=False)  # fmt: skip
     except subprocess.TimeoutExpired:
         return 124, f"timed out after {timeout} s", time.perf_counter() - t0
     tail = (p.stdout + p.stderr).strip().splitlines()[-15:]

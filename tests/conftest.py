@@ -42,7 +42,7 @@ def _choose_cupy():
         raise pytest.UsageError(f"MINIGAN_TEST_CUPY must be one of {', '.join(MODES)}, got {mode!r}")
     if mode == "real" or (mode == "auto" and _real_gpu()):
         return "real"
-    for name in [m for m in sys.modules if m == "cupy" or m.startswith("cupy.") or m.startswith("cupy_")]:
+    for name in [m for m in sys.modules if m == "cupy" or m.startswith(("cupy.", "cupy_"))]:
         del sys.modules[name]  # a real CuPy imported without a device: forget it
     if mode == "off":
         sys.modules["cupy"] = None  # `import cupy` raises ImportError
@@ -56,7 +56,7 @@ def _choose_cupy():
 
 CUPY = _choose_cupy()  # "real", "strict" or "off"
 
-from minigan.backend import gpu_available  # noqa: E402  (after the choice of CuPy)
+from minigan.backend import gpu_available
 
 
 def pytest_report_header(config):

@@ -19,6 +19,7 @@ from minigan.backend import (
 )
 from minigan.layers import BatchNorm, Dense, Sequential
 
+
 def test_get_array_module_of_numpy_arrays_is_numpy():
     assert get_array_module(np.zeros(3)) is np
     assert get_array_module(np.float32(1.0)) is np

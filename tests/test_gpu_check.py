@@ -15,7 +15,9 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
 
 
 def test_smoke_run_on_the_stand_in_says_it_is_not_a_gpu():
-    run = subprocess.run([sys.executable, str(SCRIPT), "--smoke"], capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, str(SCRIPT), "--smoke"], check=False, capture_output=True, text=True, timeout=300
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "NOT A GPU" in run.stdout and "all checks passed" in run.stdout
     assert "images/s" not in run.stdout and "ms/step" not in run.stdout and " s)" not in run.stdout  # no timing

@@ -70,7 +70,9 @@ def test_sample_and_evaluate_on_the_gpu(tmp_path, capsys):
     train(["--model", "mlp", *SMALL["mlp"], "--epochs", "1", "--device", "gpu", "--out", str(run)], capsys)
     ckpt = str(run / "checkpoint.npz")
     for name in ("s.png", "s.npz"):
-        assert main(["sample", "--checkpoint", ckpt, "--n", "16", "--device", "gpu", "--out", str(tmp_path / name)]) == 0
+        assert (
+            main(["sample", "--checkpoint", ckpt, "--n", "16", "--device", "gpu", "--out", str(tmp_path / name)]) == 0
+        )
         assert (tmp_path / name).is_file()
     with np.load(tmp_path / "s.npz", allow_pickle=False) as z:
         assert z["images"].shape == (16, 28, 28) and z["images"].dtype == np.uint8

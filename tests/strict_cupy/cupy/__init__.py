@@ -13,7 +13,8 @@ import numpy as _np
 
 from . import _api
 from ._core import call as _call
-from ._core import ndarray, ufunc, wrap as _wrap
+from ._core import ndarray, ufunc
+from ._core import wrap as _wrap
 from ._ledger import count as _count
 
 STRICT_STANDIN = True

@@ -22,7 +22,9 @@ REFUSED_HOST = (
     "Unsupported type <class 'numpy.ndarray'>: a NumPy (host) array was handed to a CuPy (device) {what}; "
     "move it with cupy.asarray first"
 )
-NO_IMPLICIT = "Implicit conversion to a NumPy array is not allowed. Please use `.get()` to construct a NumPy array explicitly."
+NO_IMPLICIT = (
+    "Implicit conversion to a NumPy array is not allowed. Please use `.get()` to construct a NumPy array explicitly."
+)
 
 
 def wrap(a):

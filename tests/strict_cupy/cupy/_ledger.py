@@ -74,7 +74,7 @@ def _site():
     frame = sys._getframe(2)
     while frame is not None:
         path = frame.f_code.co_filename
-        if not (path.startswith(_HERE) or path.startswith(_NUMPY) or path.startswith("<")):
+        if not path.startswith((_HERE, _NUMPY, "<")):
             if path.startswith(_REPO):
                 path = path[len(_REPO) + 1 :]
             return f"{path}:{frame.f_lineno} ({frame.f_code.co_name})"

@@ -22,7 +22,9 @@ class Generator:
 
     def __getattr__(self, name):
         if name.startswith("_") or name not in _METHODS:
-            raise AttributeError(f"'cupy.random.Generator' object has no attribute '{name}' (not in CuPy {_api.VERSION})")
+            raise AttributeError(
+                f"'cupy.random.Generator' object has no attribute '{name}' (not in CuPy {_api.VERSION})"
+            )
         method, sig = getattr(self._rng, name), _METHODS[name]["signature"]
         return lambda *args, **kwargs: _call(f"cupy.random.Generator.{name}", sig, method, args, kwargs, "method")
 
