@@ -92,3 +92,20 @@ def test_fuse_is_one_launch(cp, ledger):
 
     axpy(2.0, cp.ones(3), cp.ones(3))
     assert ledger.total("launches") == 3  # the two fills of ones(), then ONE for the fused a * x + y
+
+
+def test_every_xp_name_minigan_uses_exists_in_real_cupy():
+    """A static check over all of minigan, including lines no test runs on the device:
+    each ``xp.<name>`` must be a name of the pinned real CuPy."""
+    import re
+    from pathlib import Path
+
+    from cupy import _api
+
+    names = _api.module_names("cupy")
+    source = Path(__file__).resolve().parents[1] / "minigan"
+    missing = sorted({f"{path.relative_to(source.parent)}: xp.{name}"
+                      for path in source.rglob("*.py")
+                      for name in re.findall(r"\bxp\.([A-Za-z_]\w*)", path.read_text())
+                      if name not in names})  # fmt: skip
+    assert missing == []
