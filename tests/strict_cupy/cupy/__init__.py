@@ -14,6 +14,7 @@ import numpy as _np
 from . import _api
 from ._core import call as _call
 from ._core import ndarray, ufunc
+from ._core import unwrap as _unwrap
 from ._core import wrap as _wrap
 from ._ledger import count as _count
 
@@ -45,8 +46,9 @@ def _to_device(fn_name, a, kwargs):
     kwargs = {k: v for k, v in kwargs.items() if k != "blocking"}
     if isinstance(a, ndarray):
         return _call(f"cupy.{fn_name}", None, getattr(_np, fn_name), (a,), kwargs)
-    if isinstance(a, (list, tuple)) and any(isinstance(v, ndarray) for v in a):
-        return stack(a) if not kwargs else stack(a).astype(kwargs.get("dtype") or stack(a).dtype)
+    if isinstance(a, (list, tuple)) and any(isinstance(v, ndarray) for v in a):  # device pieces: joined there
+        out = stack(a)
+        return out if kwargs.get("dtype") is None else out.astype(kwargs["dtype"])
     _count("h2d")
     return _wrap(_np.array(getattr(_np, fn_name)(a, **kwargs), copy=True))
 
@@ -57,7 +59,7 @@ def asarray(a, dtype=None, order=None, *, copy=None, blocking=False):
 
 
 def array(obj, dtype=None, copy=True, order="K", subok=False, ndmin=0, *, blocking=False):
-    return _to_device("array", obj, {"dtype": dtype, "copy": True, "order": order, "ndmin": ndmin})
+    return _to_device("array", obj, {"dtype": dtype, "copy": copy, "order": order, "ndmin": ndmin})
 
 
 def ascontiguousarray(a, dtype=None):
@@ -69,7 +71,8 @@ def empty(shape, dtype=float, order="C"):
 
 
 def empty_like(prototype, dtype=None, order="K", subok=None, shape=None):
-    return _wrap(_np.empty_like(prototype._a, dtype=dtype, order=order, shape=shape))
+    a = _unwrap(prototype, "function cupy.empty_like", [])
+    return _wrap(_np.empty_like(a, dtype=dtype, order=order, shape=shape))  # allocation only: no launch
 
 
 def fuse(*args, **kwargs):

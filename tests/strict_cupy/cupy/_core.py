@@ -130,6 +130,18 @@ def unary(name, a):
     return call(f"cupy.{name}", None, getattr(np, name), (a,), {}, "operator")
 
 
+def index(key):
+    """NumPy's view of an index: device arrays unwrapped; a NumPy index array is
+    copied to the device (CuPy accepts it, at the price of one copy)."""
+    if isinstance(key, tuple):
+        return tuple(index(k) for k in key)
+    if isinstance(key, ndarray):
+        return key._a
+    if isinstance(key, HOST_TYPES):
+        count("h2d")
+    return key
+
+
 def sync(x):
     """One device-to-host wait; NumPy's array of ``x``."""
     count("syncs")
@@ -165,23 +177,14 @@ class ndarray:
     def __setitem__(self, key, value):
         if isinstance(value, HOST_TYPES):
             raise TypeError(REFUSED_HOST.format(what="array by assignment (x[...] = numpy_array)"))
-        inputs = []
-        key = unwrap(key, "index", inputs) if not isinstance(key, HOST_TYPES) else self._h2d_index(key)
-        self._a[key] = value._a if isinstance(value, ndarray) else value
+        self._a[index(key)] = value._a if isinstance(value, ndarray) else value
         count("launches")
 
     def __getitem__(self, key):
-        inputs = [self]
-        key = self._h2d_index(key) if isinstance(key, HOST_TYPES) else unwrap(key, "index", [])
-        out = self._a[key]
+        out = self._a[index(key)]
         if isinstance(out, np.generic):  # one element: a 0-d view in CuPy, no launch
             return wrap(out)
-        return rewrap(out, inputs)
-
-    @staticmethod
-    def _h2d_index(key):
-        count("h2d")  # CuPy copies a NumPy index array to the device
-        return key
+        return rewrap(out, [self])
 
     # ---- waits ---------------------------------------------------------------------
     def get(self, stream=None, order="C", out=None, blocking=True):
@@ -213,7 +216,7 @@ class ndarray:
         return complex(sync(self))
 
     def __repr__(self):
-        return repr(sync(self)).replace("array(", "array(", 1)
+        return repr(sync(self))
 
     def __str__(self):
         return str(sync(self))
