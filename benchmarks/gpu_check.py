@@ -11,7 +11,9 @@ Runs, in order, and prints one summary table (exit status 1 when a check fails):
   4. the DCGAN and MLP step benchmarks (benchmarks/train_step.py), beside PyTorch CUDA
      when PyTorch is importable and sees the device.
 Where CuPy is the test suite's strict stand-in (NumPy on the CPU) it says so, runs
-what checks host/device discipline, and prints no timing at all: it is not a GPU.
+what checks host/device discipline (small sizes), adds what a DCGAN step asks of the
+device as the stand-in counts it (waits, copies, kernel launches), and prints no
+timing at all: it is not a GPU.
 """
 
 import argparse
@@ -122,6 +124,29 @@ def check_agreement(smoke, standin, steps=10):
     return ("PASS" if worst <= TOL else "FAIL"), detail
 
 
+def check_counts(smoke, standin):
+    """What one DCGAN step (batch 64, latent 128) asks of the device, as the stand-in counts it."""
+    if not standin:
+        return "SKIP", "counted by the strict stand-in only (tests/test_gpu_budget.py)"
+    import numpy as np
+    from cupy._ledger import recording
+
+    from minigan.backend import module_for
+    from minigan.gan import GAN
+    from minigan.models import dcgan
+
+    G, D = dcgan(128, seed=0)
+    gan = GAN(G, D, latent_dim=128, seed=0).to("gpu")
+    x = module_for("gpu").asarray(np.random.default_rng(0).uniform(-1, 1, (64, 1, 28, 28)).astype(np.float32))
+    gan.train_step(x)  # the first step makes the optimizers' state
+    with recording() as ledger:
+        gan.train_step(x)
+    waits, copies, launches = (ledger.total(k) for k in ("syncs", "h2d", "launches"))
+    top = ", ".join(f"{f.split('/')[-1]} {n}" for f, n in ledger.by_file("launches").most_common(4))
+    detail = f"{waits} device-to-host wait(s), {copies} host-to-device copy, {launches} kernel launches ({top})"
+    return ("PASS" if waits <= 1 and copies <= 1 else "FAIL"), detail
+
+
 def check_benchmark(model, smoke, standin):
     if standin:
         return "SKIP", "not a GPU: no timing"
@@ -157,6 +182,7 @@ def main(argv=None):
         ("GPU tests on the device", lambda: check_tests(smoke, standin)),
         ("minigan train --device gpu, DCGAN, 1 epoch", lambda: check_train(smoke, standin)),
         ("CPU vs GPU parameters, Dropout off", lambda: check_agreement(smoke, standin)),
+        ("device requests per DCGAN step", lambda: check_counts(smoke, standin)),
         ("DCGAN step benchmark", lambda: check_benchmark("dcgan", smoke, standin)),
         ("MLP GAN step benchmark", lambda: check_benchmark("mlp", smoke, standin)),
     ]
