@@ -16,7 +16,7 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_step import forward_macs, limit_threads, make_timer, matmul_peak, timed
+from train_step import forward_macs, limit_threads, make_timer, matmul_peak, standin_note, timed
 
 
 def like(xp, a, rng):
@@ -53,6 +53,7 @@ def main(argv=None):
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--peak-size", type=int, default=None, help="matmul size for the peak (default 2048 CPU, 8192 GPU)")
     args = p.parse_args(argv)
     threads = limit_threads(args.threads)
 
@@ -72,7 +73,9 @@ def main(argv=None):
     n = args.batch_size
     z = xp.asarray(rng.standard_normal((n, 128), dtype=np.float32))
     real = xp.asarray(rng.uniform(-1, 1, (2 * n, 1, 28, 28)).astype(np.float32))
-    peak = matmul_peak(xp, 2048 if args.device == "cpu" else 8192, now)
+    peak = matmul_peak(xp, args.peak_size or (2048 if args.device == "cpu" else 8192), now)
+    if standin_note(args.device):
+        print(standin_note(args.device))
     print(f"DCGAN layers, batch {n} (D at {2 * n}), {args.device}, threads {threads}; matmul peak {peak:.0f} GFLOP/s")
     print(f"{'layer':78s} {'input':>18s} {'fwd ms':>8s} {'bwd ms':>8s} {'bwd ms':>8s} {'fwd':>7s} {'bwd':>7s}")
     print(f"{'':78s} {'':>18s} {'':>8s} {'':>8s} {'(frozen)':>8s} {'GFLOP/s':>7s} {'GFLOP/s':>7s}")

@@ -179,6 +179,17 @@ def make_timer(device):
     return time.perf_counter
 
 
+def standin_note(device):
+    """A warning when "the GPU" is the test suite's strict CuPy stand-in (NumPy on the CPU)."""
+    if device != "gpu":
+        return ""
+    import cupy
+
+    if not getattr(cupy, "STRICT_STANDIN", False):
+        return ""
+    return "  NOT A GPU: CuPy here is the strict test stand-in (NumPy on the CPU); these times mean nothing"
+
+
 def timed(fn, now):
     """(wall seconds, CPU seconds of this process) of one call."""
     t0, c0 = now(), time.process_time()
@@ -256,6 +267,7 @@ def main(argv=None):
     p.add_argument("--memory-steps", type=int, default=60, help="steps watched for resident memory growth")
     p.add_argument("--no-torch", action="store_true", help="do not time PyTorch even if it is importable")
     p.add_argument("--json", help="also write the results to this file")
+    p.add_argument("--peak-size", type=int, default=None, help="matmul size for the peak (default 2048 CPU, 8192 GPU)")
     args = p.parse_args(argv)
     threads = limit_threads(args.threads)
 
@@ -290,7 +302,7 @@ def main(argv=None):
     torch_step, torch_note = torch_side(args, gan, real, r)
     for _ in range(args.warmup if torch_step else 0):
         torch_step()
-    peak_size = 2048 if args.device == "cpu" else 8192
+    peak_size = args.peak_size or (2048 if args.device == "cpu" else 8192)
     times, ttimes, cpu, tcpu, peaks = [], [], [], [], []
     for _ in range(-(-args.steps // args.block)):
         for fn, walls, cpus in ((step, times, cpu), (torch_step, ttimes, tcpu)):
@@ -330,6 +342,8 @@ def main(argv=None):
             speedup_vs_torch=tms / ms,
             cpu_speedup_vs_torch=tcpu_ms / res["cpu_ms_per_step"],
         )
+    if standin_note(args.device):
+        print(standin_note(args.device))
     report(res)
     if args.json:
         with open(args.json, "w") as f:

@@ -72,14 +72,32 @@ def device_of(x):
 def to_device(x, device):
     """Return array ``x`` on ``device`` ("cpu" or "gpu"); the same object when already there."""
     if device == "cpu":
-        return x if isinstance(x, np.ndarray) else x.get()
+        return to_numpy(x)
     xp = module_for(device)
     return xp.asarray(x)
 
 
 def to_numpy(x):
-    """Return ``x`` as a NumPy array (a copy off the GPU when it lives there)."""
-    return to_device(x, "cpu")
+    """Return ``x`` as a NumPy array: a copy off the GPU when it lives there (one wait
+    for the device), else ``np.asarray(x)`` (NumPy scalars, floats, and lists of them,
+    or of device scalars: one wait each)."""
+    if isinstance(x, (list, tuple)) and any(get_array_module(v) is not np for v in x):
+        return np.asarray([to_numpy(v) for v in x])
+    if get_array_module(x) is np:
+        return np.asarray(x)
+    return x.get()
+
+
+def to_module(x, xp):
+    """Return array ``x`` on the array module ``xp`` (``numpy`` or ``cupy``): the same
+    object when already there, else one copy (host to device, or device to host).
+
+    For code that holds an array module rather than a device name, e.g. noise drawn
+    on the CPU for a network on ``xp``.
+    """
+    if xp is np:
+        return to_numpy(x)
+    return xp.asarray(x)
 
 
 # ---- random numbers ---------------------------------------------------------

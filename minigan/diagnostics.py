@@ -36,7 +36,7 @@ class Diagnosis:
 
 def moving_mean(y, window):
     """Mean of the last ``window`` values at each point (shorter at the start)."""
-    y = np.asarray(y, dtype=np.float64)
+    y = to_numpy(y).astype(np.float64)
     c = np.concatenate([[0.0], np.cumsum(y)])
     i = np.arange(1, len(y) + 1)
     lo = np.maximum(i - window, 0)
@@ -71,12 +71,12 @@ def diagnose(history, window=100, probabilities=True, spread_by_step=None):
     probabilities: D's outputs d_real/d_fake are probabilities (BCE objectives).
     spread_by_step: optional list of (step, ``diversity`` of the fixed-noise samples there).
     """
-    steps = np.asarray(history.get("step", []))
+    steps = to_numpy(history.get("step", []))
     found = []
     if len(steps) == 0:
         return found
     window = max(1, min(window, len(steps) // 4 or 1))
-    d_loss, g_loss = (np.asarray(history[k], dtype=np.float64) for k in ("d_loss", "g_loss"))
+    d_loss, g_loss = (to_numpy(history[k]).astype(np.float64) for k in ("d_loss", "g_loss"))  # (steps,) on the host
 
     bad = ~np.isfinite(d_loss)
     g_started = np.flatnonzero(np.isfinite(g_loss))  # (g_loss is NaN until G's first update)
@@ -92,7 +92,7 @@ def diagnose(history, window=100, probabilities=True, spread_by_step=None):
             found.append(Diagnosis("d_wins", first, last,
                                    f"D's loss averaged < 0.1 while G's climbed above {max(2 * g_start, 3.0):.2f}: "
                                    "D is too strong (try dropout in D, a lower D learning rate, label smoothing)"))  # fmt: skip
-        fake = moving_mean(np.asarray(history["d_fake"], dtype=np.float64), window)
+        fake = moving_mean(history["d_fake"], window)
         for first, last in _runs(fake < 0.02, steps, window):
             found.append(Diagnosis("d_saturated", first, last,
                                    "mean D(G(z)) < 0.02: D rejects every fake, so G's gradient (minimax loss) "
@@ -101,7 +101,7 @@ def diagnose(history, window=100, probabilities=True, spread_by_step=None):
             found.append(Diagnosis("d_saturated", first, last,
                                    "mean D(G(z)) > 0.98: D believes every fake, so it teaches G nothing"))  # fmt: skip
     if spread_by_step:
-        spread = np.asarray([v for _, v in spread_by_step], dtype=np.float64)
+        spread = to_numpy([v for _, v in spread_by_step]).astype(np.float64)
         best = np.maximum.accumulate(spread)
         for (step, value), top in zip(spread_by_step, best):
             if value < 0.5 * top:

@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from .backend import get_array_module, to_numpy
+from .backend import get_array_module, to_module, to_numpy
 from .losses import OBJECTIVES, WGAN, WGANGP, BCEObjective, clip_weights, get_objective, sigmoid
 from .optim import Adam
 from .second_order import gradient_penalty
@@ -34,22 +34,22 @@ HISTORY_KEYS = ("step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "grad_n
 
 
 class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite: the step was not applied."""
+    """A loss became NaN or infinite. Checked on the step's one copy of its statistics,
+    so the step was applied to the networks in memory; a checkpoint on disk predates it."""
 
 
 def grad_norm(net):
-    """sqrt(sum of every squared gradient entry) of a network.
+    """sqrt(sum of every squared gradient entry) of a network, as a 0-d array on the
+    gradients' device (float() it to read it; the training step copies all its
+    statistics to the host at once instead).
 
-    One sum per gradient array on its device (vdot(g, g) = sum of g * g, without making
-    g * g), then ONE copy of those sums to the host (on a GPU each float() would wait
-    for the device).
+    One sum per gradient array (vdot(g, g) = sum of g * g, without making g * g).
     """
     grads = list(net.grads.values())
     if not grads:
-        return 0.0
+        return np.float64(0.0)
     xp = get_array_module(grads[0])
-    sums = to_numpy(xp.stack([xp.vdot(g, g) for g in grads]))  # (number of arrays,)
-    return math.sqrt(sum(float(s) for s in sums))
+    return xp.sqrt(xp.stack([xp.vdot(g, g) for g in grads]).sum())  # stack: (number of arrays,)
 
 
 class GAN:
@@ -106,12 +106,25 @@ class GAN:
     def noise(self, n, xp=np):
         """z ~ N(0, I), (n, latent_dim) float32, drawn on the CPU (the same numbers on
         every device) and handed to ``xp`` explicitly."""
+        return to_module(self.noise_rng.standard_normal((n, self.latent_dim), dtype=np.float32), xp)
+
+    def step_noise(self, real):
+        """z for this step and, for WGAN-GP, the penalty's mixing weights alpha ~ U(0, 1),
+        (N, 1, ...): both drawn on the CPU (z first) and handed to real's device in ONE
+        copy, as the columns of one (N, latent_dim + 1) array."""
+        n, xp = real.shape[0], get_array_module(real)
         z = self.noise_rng.standard_normal((n, self.latent_dim), dtype=np.float32)
-        return z if xp is np else xp.asarray(z)
+        if not isinstance(self.objective, WGANGP):
+            return to_module(z, xp), None
+        alpha = self.noise_rng.uniform(size=(n, 1))  # float64; float32 too where real is
+        both = to_module(np.concatenate([z, alpha.astype(np.result_type(np.float32, real.dtype))], axis=1), xp)
+        alpha = both[:, -1].reshape((n,) + (1,) * (real.ndim - 1)).astype(real.dtype, copy=False)
+        return both[:, :-1].astype(np.float32, copy=False), alpha
 
     def d_output(self, logits):
-        """Mean of what D says: a probability for the BCE objectives, else the raw score."""
-        return float((sigmoid(logits) if isinstance(self.objective, BCEObjective) else logits).mean())
+        """Mean of what D says (a 0-d device array): a probability for the BCE objectives,
+        else the raw score."""
+        return (sigmoid(logits) if isinstance(self.objective, BCEObjective) else logits).mean()
 
     def _update(self, net, opt):
         if self.penalty is not None:
@@ -120,12 +133,21 @@ class GAN:
         if net is self.D and isinstance(self.objective, WGAN) and not isinstance(self.objective, WGANGP):
             clip_weights(self.D.params, self.objective.clip)  # the critic stays (roughly) 1-Lipschitz
 
-    @staticmethod
-    def _finite(name, value):
-        value = float(value)
-        if not math.isfinite(value):
-            raise TrainingDiverged(f"{name} became {value}: the step was not applied")
-        return value
+    def to_host(self, stats):
+        """The step's statistics as floats, with ONE device-to-host copy: the 0-d device
+        arrays are stacked into one small array and copied at once (each float() of a
+        device scalar would wait for the GPU). The NaN guard reads that copy, so it runs
+        after the step: a diverged step has been applied to the networks in memory."""
+        on_device = [k for k, v in stats.items() if not isinstance(v, (float, np.generic))]
+        host = {k: float(v) for k, v in stats.items() if k not in on_device}
+        if on_device:
+            xp = get_array_module(stats[on_device[0]])
+            values = to_numpy(xp.stack([stats[k] for k in on_device], dtype=np.float64))  # the one wait
+            host.update(zip(on_device, values.tolist()))
+        for name in ("d_loss", "g_loss"):
+            if name in host and not math.isfinite(host[name]):
+                raise TrainingDiverged(f"{name} became {host[name]} at step {self.step}")
+        return host
 
     # ---- one step ----------------------------------------------------------------
     def train_step(self, real):
@@ -133,33 +155,35 @@ class GAN:
 
         real: (N, ...) a batch of real samples, float32, on the networks' device.
         Returns {d_loss, g_loss, d_real, d_fake, grad_norm_d, grad_norm_g} as floats
-        (g_loss and grad_norm_g from the latest G update).
+        (g_loss and grad_norm_g from the latest G update), read from the device once,
+        at the end. Raises TrainingDiverged when a loss is NaN or infinite.
         """
         if self.schedule == "simultaneous":
-            return self._simultaneous_step(real)
-        stats, fake = self.discriminator_pass(real)
-        self.step += 1
-        if self.step % self.d_steps == 0:  # the paper's k: G moves after every k-th D update
-            self.last_g = self.generator_pass(fake)
+            stats = self._simultaneous_step(real)
+        else:
+            stats, fake = self.discriminator_pass(real)
+            self.step += 1
+            if self.step % self.d_steps == 0:  # the paper's k: G moves after every k-th D update
+                stats.update(self.generator_pass(fake))
+        stats = self.to_host(stats)
+        self.last_g = {k: stats.get(k, self.last_g[k]) for k in self.last_g}
         return {**stats, **self.last_g}
 
     def discriminator_pass(self, real):
-        """(1) Train D with G frozen. Returns (stats, fake); only D's weights change."""
+        """(1) Train D with G frozen. Returns (stats, fake); only D's weights change.
+        stats are 0-d arrays on the device (train_step copies them to the host)."""
         xp = get_array_module(real)
-        n = real.shape[0]
-        fake = self.G.forward(self.noise(n, xp))  # (N, ...); G runs forward only
+        z, alpha = self.step_noise(real)  # alpha: WGAN-GP's mixing weights, else None
+        fake = self.G.forward(z)  # (N, ...); G runs forward only
         logits = self.D.forward(xp.concatenate([real, fake]))  # (2N, 1): real first, then fake
         h = len(logits) // 2  # N, or N/m when D packs m samples into one (PacGAN)
         d_loss, dl_real, dl_fake = self.objective.d_loss(logits[:h], logits[h:])
-        stats = {"d_loss": self._finite("d_loss", d_loss), "d_real": self.d_output(logits[:h]),
-                 "d_fake": self.d_output(logits[h:])}  # fmt: skip
+        stats = {"d_loss": d_loss, "d_real": self.d_output(logits[:h]), "d_fake": self.d_output(logits[h:])}
         self.D.zero_grad()
         self.D.backward(xp.concatenate([dl_real, dl_fake]), input_grad=False)  # fills D.grads; no G.backward
-        if isinstance(self.objective, WGANGP):  # + lambda E[(||grad D(x_hat)|| - 1)^2], on points in between
-            alpha = self.noise_rng.uniform(size=(n,) + (1,) * (real.ndim - 1)).astype(real.dtype)
-            alpha = alpha if xp is np else xp.asarray(alpha)
+        if alpha is not None:  # WGAN-GP: + lambda E[(||grad D(x_hat)|| - 1)^2], on points in between
             penalty = gradient_penalty(self.D, alpha * real + (1 - alpha) * fake, self.objective.weight)
-            stats["d_loss"] += self._finite("gradient penalty", penalty)  # (its gradient is now in D.grads)
+            stats["d_loss"] = stats["d_loss"] + penalty  # (its gradient is now in D.grads)
         stats["grad_norm_d"] = grad_norm(self.D)
         self._update(self.D, self.opt_D)
         return stats, fake
@@ -169,7 +193,6 @@ class GAN:
         caches still belong to them). Only G's weights change."""
         logits_fake = self.D.forward(fake)  # the same fakes, judged by the updated D
         g_loss, dl = self.objective.g_loss(logits_fake)
-        g_loss = self._finite("g_loss", g_loss)
         dfake = self.D.backward(dl, param_grads=False)  # THROUGH D: input gradient only
         self.G.zero_grad()
         self.G.backward(dfake, input_grad=False)  # G's weight gradients (dL/dz is not needed)
@@ -182,13 +205,14 @@ class GAN:
         classic tutorial's "simultaneous" adversarial optimizer)."""
         xp = get_array_module(real)
         n = real.shape[0]
-        fake = self.G.forward(self.noise(n, xp))
+        z, _ = self.step_noise(real)
+        fake = self.G.forward(z)
         logits = self.D.forward(xp.concatenate([real, fake]))  # (2N, 1)
         h = len(logits) // 2  # N, or N/m when D packs m samples into one (PacGAN)
         d_loss, dl_real, dl_fake = self.objective.d_loss(logits[:h], logits[h:])
         g_loss, dg_fake = self.objective.g_loss(logits[h:])
-        out = {"d_loss": self._finite("d_loss", d_loss), "g_loss": self._finite("g_loss", g_loss),
-               "d_real": self.d_output(logits[:h]), "d_fake": self.d_output(logits[h:])}  # fmt: skip
+        out = {"d_loss": d_loss, "g_loss": g_loss, "d_real": self.d_output(logits[:h]),
+               "d_fake": self.d_output(logits[h:])}  # fmt: skip
         self.D.zero_grad()
         self.D.backward(xp.concatenate([dl_real, dl_fake]), input_grad=False)  # D's gradients
         dx = self.D.backward(xp.concatenate([xp.zeros_like(dl_real), dg_fake]), param_grads=False)
@@ -198,20 +222,27 @@ class GAN:
         self._update(self.D, self.opt_D)
         self._update(self.G, self.opt_G)
         self.step += 1
-        self.last_g = {"g_loss": out["g_loss"], "grad_norm_g": out["grad_norm_g"]}
         return out
 
     # ---- sampling ----------------------------------------------------------------
-    def sample(self, n=None, z=None, xp=np):
+    def sample(self, n=None, z=None, xp=None):
         """Generated samples in eval mode (BatchNorm uses its running statistics, Dropout
-        is off), from ``z`` or the fixed noise; the networks go back to training mode."""
-        z = self.fixed_noise[:n] if z is None else z
-        z = z if xp is np else xp.asarray(z)
+        is off), from ``z`` or the fixed noise; the networks go back to training mode.
+
+        The samples are made where G lives (``xp``: its array module unless given) and
+        stay there: ``backend.to_numpy`` brings them to the host.
+        """
+        xp = self.device_module() if xp is None else xp
+        z = to_module(self.fixed_noise[:n] if z is None else z, xp)
         self.G.eval()
         try:
             return self.G.forward(z)
         finally:
             self.G.train()
+
+    def device_module(self):
+        """The array module (numpy or cupy) of G's parameters: where the GAN runs."""
+        return get_array_module(next(iter(self.G.params.values())))
 
     # ---- the loop ------------------------------------------------------------------
     def epoch_batches(self, n_examples, batch_size):
@@ -233,10 +264,10 @@ class GAN:
         from .progress import progress_bar
 
         while self.epoch < epochs:
-            batches = self.epoch_batches(n, batch_size)
+            batches = to_module(np.stack(self.epoch_batches(n, batch_size)), xp)  # (steps, B): one copy an epoch
             bar = progress_bar(batches, desc=f"epoch {self.epoch + 1}/{epochs}", enabled=progress)
             for idx in bar:
-                stats = self.train_step(x[idx if xp is np else xp.asarray(idx)])
+                stats = self.train_step(x[idx])
                 self.record(stats)
                 bar.set_postfix(d_loss=f"{stats['d_loss']:.3f}", g_loss=f"{stats['g_loss']:.3f}",
                                 d_real=f"{stats['d_real']:.2f}", d_fake=f"{stats['d_fake']:.2f}")  # fmt: skip

@@ -173,7 +173,7 @@ def kl_divergence(p, q, eps=1e-10):
     epsilon. q_k = 0 where p_k > 0 makes KL infinite; such q_k are replaced by ``eps``
     so it stays finite (and large) instead. Other q_k are used as they are.
     """
-    p, q = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
+    p, q = to_numpy(p).astype(np.float64), to_numpy(q).astype(np.float64)  # (K,) each, on the host
     return float((_xlogy(p, p) - _xlogy(p, np.where(q > 0, q, eps))).sum())
 
 
@@ -189,7 +189,7 @@ def class_kl(probs, reference_fractions=None):
     """
     counts = class_histogram(probs)
     K = len(counts)
-    q = np.full(K, 1.0 / K) if reference_fractions is None else np.asarray(reference_fractions, dtype=np.float64)
+    q = np.full(K, 1.0 / K) if reference_fractions is None else to_numpy(reference_fractions).astype(np.float64)
     if q.shape != (K,) or not np.isclose(q.sum(), 1.0) or (q < 0).any():
         raise ValueError(f"reference_fractions must be {K} non-negative numbers summing to 1, got {q}")
     return kl_divergence(counts / counts.sum(), q)
@@ -211,7 +211,7 @@ def _mixture(dataset):
     centers, std = getattr(dataset, "centers", None), getattr(dataset, "mode_std", None)
     if centers is None or std is None:
         raise ValueError("toy2d_report needs a dataset with .centers and .mode_std (ring8 or grid25)")
-    return np.asarray(centers, dtype=np.float64), float(std)
+    return to_numpy(centers).astype(np.float64), float(std)
 
 
 def toy2d_report(samples, dataset):

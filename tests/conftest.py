@@ -1,10 +1,67 @@
 """Shared fixtures: the array module ``xp`` runs each test on NumPy, and on CuPy
-when a GPU is there (marked ``gpu``; skipped cleanly without CuPy or a device)."""
+(marked ``gpu``).
+
+Where no real GPU is there, "CuPy" is the strict stand-in in tests/strict_cupy:
+NumPy inside, refusing what real CuPy refuses and counting device waits, copies
+and launches. So ``python -m pytest -q`` runs the GPU tests everywhere. The
+environment variable ``MINIGAN_TEST_CUPY`` chooses:
+  auto   (default) real CuPy when it sees a CUDA device, else the stand-in
+  strict the stand-in even on a GPU machine
+  real   real CuPy only (GPU tests skip where there is no device)
+  off    no CuPy at all (GPU tests skip)
+The choice also reaches subprocesses (the command line, the notebooks) through
+PYTHONPATH and MINIGAN_TEST_CUPY.
+"""
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+STRICT_CUPY = str(Path(__file__).resolve().parent / "strict_cupy")
+MODES = ("auto", "strict", "real", "off")
+
+
+def _real_gpu():
+    if importlib.util.find_spec("cupy") is None:
+        return False
+    try:
+        import cupy
+
+        return bool(cupy.is_available()) and not getattr(cupy, "STRICT_STANDIN", False)
+    except Exception:
+        return False
+
+
+def _choose_cupy():
+    mode = os.environ.get("MINIGAN_TEST_CUPY", "auto")
+    if mode not in MODES:
+        raise pytest.UsageError(f"MINIGAN_TEST_CUPY must be one of {', '.join(MODES)}, got {mode!r}")
+    if mode == "real" or (mode == "auto" and _real_gpu()):
+        return "real"
+    for name in [m for m in sys.modules if m == "cupy" or m.startswith(("cupy.", "cupy_"))]:
+        del sys.modules[name]  # a real CuPy imported without a device: forget it
+    if mode == "off":
+        sys.modules["cupy"] = None  # `import cupy` raises ImportError
+        os.environ["MINIGAN_TEST_CUPY"] = "off"
+        return "off"
+    sys.path.insert(0, STRICT_CUPY)
+    os.environ["PYTHONPATH"] = os.pathsep.join([STRICT_CUPY] + [p for p in [os.environ.get("PYTHONPATH")] if p])
+    os.environ["MINIGAN_TEST_CUPY"] = "strict"
+    return "strict"
+
+
+CUPY = _choose_cupy()  # "real", "strict" or "off"
+
 from minigan.backend import gpu_available
+
+
+def pytest_report_header(config):
+    return {"real": "cupy: real CuPy on a GPU", "strict": "cupy: the strict stand-in (NumPy; not a GPU)",
+            "off": "cupy: off (GPU tests skip)"}[CUPY]  # fmt: skip
 
 
 def _xp_params():
@@ -23,3 +80,14 @@ def xp(request):
     import cupy
 
     return cupy
+
+
+@pytest.fixture
+def ledger():
+    """Counts of device waits, copies and launches inside the test (the stand-in only)."""
+    if CUPY != "strict":
+        pytest.skip("device counts come from the strict CuPy stand-in")
+    from cupy._ledger import recording
+
+    with recording() as counts:
+        yield counts

@@ -137,14 +137,14 @@ def test_float32_step_never_upcasts():
     assert gan.sample(4).dtype == np.float32
 
 
-def test_nan_loss_stops_before_the_update():
+def test_nan_loss_stops_training():
+    """The guard reads the step's one copy of its statistics, so it names the loss and
+    the step; that step has been applied (a device is not waited for mid-step)."""
     gan = tiny_gan()
-    d0 = snapshot(gan.D)
     bad = real_batch()
     bad[0, 0] = np.nan
-    with pytest.raises(TrainingDiverged, match="d_loss"):
+    with pytest.raises(TrainingDiverged, match="d_loss became nan at step 1"):
         gan.train_step(bad)
-    assert changed(d0, gan.D) == set()
 
 
 def test_wgan_clips_the_critic():

@@ -1,0 +1,83 @@
+"""What one training step asks of the device, counted by the strict CuPy stand-in:
+at most ONE device-to-host wait a step (the statistics, copied together), none in
+the layers, at most one host-to-device copy a step (the noise) plus one an epoch
+(the data order), and a launch budget for the DCGAN step. Counts, never times."""
+
+import numpy as np
+import pytest
+
+from minigan.gan import GAN
+from minigan.losses import OBJECTIVES
+from minigan.models import dcgan, mlp_gan
+
+pytestmark = pytest.mark.gpu
+DCGAN_LAUNCH_BUDGET = 300
+
+
+def gpu_gan(build, **kw):
+    G, D = build()
+    return GAN(G, D, latent_dim=16, seed=0, **kw).to("gpu")
+
+
+def images(n, seed=0):
+    import cupy
+
+    return cupy.asarray(np.random.default_rng(seed).uniform(-1, 1, (n, 1, 28, 28)).astype(np.float32))
+
+
+def mlp():
+    return mlp_gan(latent_dim=16, hidden=32, seed=0)
+
+
+def small_dcgan():
+    return dcgan(16, seed=0)
+
+
+def step_counts(gan, x, ledger, steps=3):
+    gan.train_step(x)  # the first step makes the optimizers' state: not a steady step
+    before = {k: ledger.total(k) for k in ("syncs", "h2d", "launches")}
+    syncs_before = ledger.by_file("syncs")
+    for _ in range(steps):
+        gan.train_step(x)
+    per_step = {k: (ledger.total(k) - before[k]) / steps for k in before}
+    in_layers = {f: n - syncs_before.get(f, 0) for f, n in ledger.by_file("syncs").items() if "minigan/layers/" in f}
+    return per_step, {f: n for f, n in in_layers.items() if n}
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_one_wait_and_one_copy_a_step_for_every_objective(objective, ledger):
+    gan = gpu_gan(mlp, objective=objective, d_steps=1)
+    per_step, in_layers = step_counts(gan, images(8), ledger)
+    assert per_step["syncs"] == 1, ledger.report("syncs")
+    assert per_step["h2d"] <= 1, ledger.report("h2d")
+    assert in_layers == {}
+
+
+@pytest.mark.parametrize("kw", [{"schedule": "simultaneous"}, {"d_steps": 2}])
+def test_one_wait_a_step_for_the_other_schedules(kw, ledger):
+    per_step, in_layers = step_counts(gpu_gan(mlp, **kw), images(8), ledger, steps=4)
+    assert per_step["syncs"] == 1 and per_step["h2d"] <= 1 and in_layers == {}, ledger.report("syncs")
+
+
+def test_the_dcgan_step_waits_once_and_never_in_the_layers(ledger):
+    per_step, in_layers = step_counts(gpu_gan(small_dcgan), images(16), ledger)
+    assert per_step["syncs"] == 1, ledger.report("syncs")
+    assert per_step["h2d"] <= 1, ledger.report("h2d")
+    assert in_layers == {}
+
+
+def test_fit_copies_the_data_order_once_an_epoch(ledger):
+    gan, x = gpu_gan(mlp), images(32)
+    syncs, h2d = ledger.total("syncs"), ledger.total("h2d")
+    gan.fit(x, epochs=2, batch_size=8, progress=False)  # 2 epochs of 4 steps
+    assert ledger.total("syncs") - syncs == 8, ledger.report("syncs")
+    assert ledger.total("h2d") - h2d == 8 + 2, ledger.report("h2d")  # the noise a step, the order an epoch
+
+
+@pytest.mark.xfail(reason="the DCGAN step launches 740 kernels as counted by the stand-in (conv 311, Adam 169, "
+                   "losses 83, BatchNorm 58): flat parameter buffers and fused chains are still to come",
+                   strict=True)  # fmt: skip
+def test_the_dcgan_step_fits_the_launch_budget(ledger):
+    gan = gpu_gan(lambda: dcgan(128, seed=0))
+    per_step, _ = step_counts(gan, images(64), ledger, steps=1)
+    assert per_step["launches"] <= DCGAN_LAUNCH_BUDGET, ledger.report("launches", top=40)
