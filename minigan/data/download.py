@@ -40,7 +40,8 @@ def fetch_verified(url, dest, sha256, timeout=60):
     try:
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     except OSError as e:
-        raise DataError(f"cannot write into {dest.parent} ({e}): pass a writable --data-dir") from e
+        raise DataError(f"cannot write into {dest.parent} ({e}): set MINIGAN_CACHE_DIR to a writable folder "
+                        "or pass --data-dir DIR holding the files") from e  # fmt: skip
     try:
         digest = hashlib.sha256()
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
@@ -71,7 +72,11 @@ def download_mnist(dest_dir, base_url=DEFAULT_URL, sha256=MNIST_SHA256):
     from ``base_url`` + name. Returns the list of file paths, in the dict's order.
     """
     dest_dir = Path(dest_dir)
-    dest_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(f"cannot create {dest_dir} ({e}): set MINIGAN_CACHE_DIR to a writable folder "
+                        "or pass --data-dir DIR holding the files") from e  # fmt: skip
     url = base_url if base_url.endswith("/") else base_url + "/"
     paths = []
     for name, digest in sha256.items():

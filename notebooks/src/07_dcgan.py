@@ -190,7 +190,7 @@ plt.show()
 
 # %%
 # ---- JUDGE METRICS -----------------------------------------------------------------------------------
-# Scores the generator's samples with the judge classifier when its weights (data/judge_mnist.npz) are present.
+# Scores the generator's samples with the judge classifier when its weights (shipped inside the package) load.
 try:
     from minigan.evaluate import evaluate_images
     from minigan.judge import default_judge

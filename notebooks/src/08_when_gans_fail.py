@@ -246,7 +246,7 @@ show_images(samples, value_range=r.value_range, nrow=16, title="classic MLP GAN:
 
 # %%
 # ---- JUDGE METRICS -----------------------------------------------------------------------------------
-# How many digits do the samples cover? Needs the judge's weights (data/judge_mnist.npz).
+# How many digits do the samples cover? Needs the judge's weights (shipped inside the package).
 try:
     from minigan.evaluate import evaluate_images
     from minigan.judge import default_judge
