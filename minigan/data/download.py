@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ..fileio import new_file_mode
 from .errors import DataError
 
 # The mirror torchvision uses; any folder (http://, https:// or file://) holding the four files works.
@@ -53,6 +54,7 @@ def fetch_verified(url, dest, sha256, timeout=60):
                 f"{dest.name} from {url} has SHA-256 {digest.hexdigest()}, expected {sha256}: "
                 "the download is damaged or the mirror changed; nothing was kept, try again or another --data-dir"
             )
+        os.chmod(tmp, new_file_mode())  # mkstemp makes it 0600; a download is for every user
         os.replace(tmp, dest)  # atomic on one filesystem: dest is either absent or complete
     except (urllib.error.URLError, OSError) as e:
         raise DataError(
