@@ -182,18 +182,31 @@ def test_resume_into_another_folder_holding_a_run_is_refused(tmp_path, capsys):
     assert code == 2 and "--overwrite and --resume" in err
 
 
+def _killed_mid_write(path):
+    """Start atomic_write(path) in another process and SIGKILL it halfway: what a killed run leaves."""
+    import subprocess
+    import sys
+
+    code = ("import os, signal, sys; from minigan.fileio import atomic_write\n"
+            "with atomic_write(sys.argv[1]) as f:\n"
+            "    f.write(b'half a picture'); f.flush(); os.kill(os.getpid(), signal.SIGKILL)")  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, check=False)
+    assert result.returncode == -9, result.stderr
+
+
 def test_resume_removes_temporary_files_of_a_killed_write(tmp_path, capsys):
     """A SIGKILL in the middle of an atomic write leaves its hidden temporary file; the resumed run clears it."""
     out = tmp_path / "r"
     assert run_cli(TINY + ["--epochs", "1", "--out", str(out)], capsys)[0] == 0
-    left = [out / ".losses.png.k2x9_q0a.tmp", out / "samples" / ".epoch_0002.png.abcd1234.tmp"]
-    for path in left:
-        path.write_bytes(b"half a picture")
+    _killed_mid_write(out / "losses.png")
+    _killed_mid_write(out / "samples" / "epoch_0002.png")
+    left = sorted(out.rglob(".*.tmp"))
+    assert [p.name.split(".")[1] for p in left] == ["losses", "epoch_0002"]  # e.g. .losses.png.k2x9_q0a.tmp
     mine = out / ".notes.tmp"  # not a name atomic_write makes: kept
     mine.write_text("mine")
     assert run_cli(["train", "--resume", str(out), "--epochs", "2", "--quiet"], capsys)[0] == 0
     assert not any(p.exists() for p in left) and mine.exists()
-    assert not [p for p in out.rglob(".*.tmp") if p != mine]
+    assert sorted(out.rglob(".*.tmp")) == [mine]
 
 
 # ---- the command line says what it does ---------------------------------------------
