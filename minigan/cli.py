@@ -101,6 +101,7 @@ def _user_errors():
 TRAIN_DEFAULTS = {"model": "dcgan", "dataset": "mnist", "objective": "non-saturating", "schedule": "alternating",
                   "label_smoothing": 0.0, "seed": 0}  # fmt: skip
 RESUME_MAY_CHANGE = ("epochs", "device", "data_dir")  # how long, where it runs, where the files are
+NOT_FLAGS = ("image_shape",)  # recorded by the run itself
 
 
 def resume_settings(saved, args):
@@ -140,7 +141,8 @@ def cmd_train(args):
             print(f"nothing to train: {args.resume} is already at {plural(done, 'epoch')}; "
                   f"pass --epochs N with N > {done} to train on")  # fmt: skip
             return 0
-        kept = ", ".join(f"{k} {v}" for k, v in settings.items() if v is not None and k not in ("epochs", "device"))
+        kept = ", ".join(f"{k} {v}" for k, v in settings.items()
+                         if v is not None and k not in ("epochs", "device", *NOT_FLAGS))  # fmt: skip
         print(f"resuming {args.resume} at epoch {done}; from its checkpoint: {kept}")
     else:
         given = settings_from(vars(args))
@@ -173,7 +175,7 @@ def cmd_train(args):
 def cmd_sample(args):
     from . import viz
     from .checkpoint import load_checkpoint, restore
-    from .train import generate, load_data, make_gan, value_range
+    from .train import data_for_sampling, generate, make_gan, value_range
 
     ext = os.path.splitext(args.out)[1].lower()
     if ext not in (".png", ".npz", ".csv"):
@@ -182,7 +184,7 @@ def cmd_sample(args):
     settings = dict(ckpt["settings"])
     if args.device:
         settings["device"] = args.device
-    dataset = load_data(settings)
+    dataset = data_for_sampling(settings)
     gan = restore(make_gan(settings, dataset), ckpt)
     x = generate(gan, settings, args.n, args.seed)
     if dataset.kind == "images":

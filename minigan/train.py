@@ -19,7 +19,7 @@ import numpy as np
 
 from .backend import module_for, to_numpy
 from .checkpoint import restore, save_checkpoint
-from .data import load_dataset
+from .data import Dataset, load_dataset
 from .diagnostics import diagnose, diversity
 from .fileio import atomic_write, remove_temp_files
 from .gan import GAN, HISTORY_KEYS
@@ -58,6 +58,20 @@ def load_data(settings):
     """The dataset named in the settings (a data.Dataset)."""
     return load_dataset(settings["dataset"], data_dir=settings.get("data_dir"), subset=settings.get("subset"),
                         seed=settings["seed"])  # fmt: skip
+
+
+def data_for_sampling(settings):
+    """What sampling needs of the data, loading the data only when it must.
+
+    An image run records its image shape (settings["image_shape"], C, H, W), so sampling
+    it needs no data at all: a run trained on mnist-full or a folder of pictures samples
+    anywhere. Tables need their column means and stds, and older checkpoints lack the
+    shape, so those load the data as training did.
+    """
+    shape = settings.get("image_shape")
+    if settings["model"] == "toy" or not shape:
+        return load_data(settings)
+    return Dataset(name=settings["dataset"], kind="images", x=np.zeros((1, *shape), np.uint8))  # (1, C, H, W)
 
 
 def make_gan(settings, dataset):
@@ -216,6 +230,8 @@ def run(settings, out_dir, resume_ckpt=None, progress=True, overwrite=False, res
     x = model_data(settings, dataset)
     if settings["batch_size"] > len(x):
         raise ValueError(f"batch size {settings['batch_size']} is larger than the data ({len(x)} examples)")
+    if dataset.kind == "images":
+        settings["image_shape"] = list(dataset.x.shape[1:])  # (C, H, W): sampling needs no data (data_for_sampling)
     if log is not None:
         log(start_line(settings, dataset, out_dir, gan))
     clear_run_folder(out_dir, old_files)

@@ -303,3 +303,22 @@ def test_argparse_mistakes_are_one_line_pointing_to_help(argv, capsys):
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1, err
     assert "usage:" not in err and "--help)" in err
+
+
+def test_sample_needs_no_training_data(tmp_path, capsys):
+    """An image run records its image shape, so sampling works after its data is gone (or on another machine)."""
+    import shutil
+
+    data = tmp_path / "idx"
+    data.mkdir()
+    write_idx(data / "train-images-idx3-ubyte", np.random.default_rng(0).integers(0, 256, (64, 28, 28), np.uint8))
+    write_idx(data / "train-labels-idx1-ubyte", np.arange(64, dtype=np.uint8) % 10)
+    out = tmp_path / "r"
+    code, _, err = run_cli(TINY + ["--dataset", "mnist-full", "--data-dir", str(data), "--epochs", "1",
+                                   "--out", str(out)], capsys)  # fmt: skip
+    assert code == 0, err
+    shutil.rmtree(data)
+    code, _, err = run_cli(["sample", "--checkpoint", str(out), "--n", "4", "--out", str(tmp_path / "s.npz")], capsys)
+    assert code == 0, err
+    with np.load(tmp_path / "s.npz") as z:
+        assert z["images"].shape == (4, 28, 28)
