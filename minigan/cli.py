@@ -129,13 +129,14 @@ def cmd_train(args):
     from .gan import TrainingDiverged
     from .train import fill_defaults, run, settings_from
 
-    resume = None
+    resume = resume_dir = None
     if args.resume:
         if args.overwrite:
             raise CLIError("--overwrite and --resume contradict each other: a resumed run keeps its files")
         resume = load_checkpoint(_checkpoint_path(args.resume))
         settings = resume_settings(dict(resume["settings"]), args)
-        out = args.out or args.resume
+        resume_dir = args.resume if os.path.isdir(args.resume) else os.path.dirname(args.resume) or "."
+        out = args.out or resume_dir
         done = int(resume["epoch"])
         if done >= settings["epochs"]:
             print(f"nothing to train: {args.resume} is already at {plural(done, 'epoch')}; "
@@ -151,7 +152,7 @@ def cmd_train(args):
     settings["device"] = settings.get("device") or "cpu"
     try:
         gan = run(settings, out, resume_ckpt=resume, progress=not args.quiet, overwrite=args.overwrite,
-                  resume_dir=args.resume, log=lambda line: print(line, flush=True))  # fmt: skip
+                  resume_dir=resume_dir, log=lambda line: print(line, flush=True))  # fmt: skip
     except TrainingDiverged as e:
         print(f"minigan train: {e}. Training stopped; the last good checkpoint is kept in {out}/checkpoint.npz. "
               "Try a lower --lr or another --objective.", file=sys.stderr)  # fmt: skip

@@ -42,6 +42,9 @@ def test_resume_continues_to_the_total(tmp_path, capsys):
     code, stdout, _ = run_cli(["train", "--resume", str(out), "--epochs", "3", "--quiet"], capsys)
     assert code == 0 and "3 epochs, 6 steps" in stdout
     assert (out / "samples" / "epoch_0003.png").is_file()
+    code, stdout, err = run_cli(["train", "--resume", str(out / "checkpoint.npz"), "--epochs", "4", "--quiet"], capsys)
+    assert code == 0 and "4 epochs, 8 steps" in stdout, err  # the checkpoint file works too, in its own folder
+    assert (out / "samples" / "epoch_0004.png").is_file()
 
 
 def test_toy_points_and_csv(tmp_path, capsys):
