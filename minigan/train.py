@@ -230,8 +230,8 @@ def run(settings, out_dir, resume_ckpt=None, progress=True, overwrite=False, res
     x = model_data(settings, dataset)
     if settings["batch_size"] > len(x):
         raise ValueError(f"batch size {settings['batch_size']} is larger than the data ({len(x)} examples)")
-    if dataset.kind == "images":
-        settings["image_shape"] = list(dataset.x.shape[1:])  # (C, H, W): sampling needs no data (data_for_sampling)
+    if dataset.kind == "images":  # recorded in the checkpoint: sampling then needs no data (data_for_sampling)
+        settings = {**settings, "image_shape": list(dataset.x.shape[1:])}  # (C, H, W); the caller's dict is kept
     if log is not None:
         log(start_line(settings, dataset, out_dir, gan))
     clear_run_folder(out_dir, old_files)
