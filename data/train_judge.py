@@ -1,4 +1,4 @@
-"""Train the judge (minigan/judge.py) and write data/judge_mnist.npz.
+"""Train the judge (minigan/judge.py) and write minigan/data/judge_mnist.npz, the file the package ships.
 
     python data/train_judge.py                 # train, check, save (minutes to half an hour on 2 CPU cores)
     python data/train_judge.py --references    # only recompute the stored reference values
@@ -29,9 +29,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a source checkout
 
 from minigan.data import load_dataset
-from minigan.judge import DEFAULT_PATH, Judge, build_judge, load_judge, save_judge, softmax_cross_entropy
+from minigan.judge import Judge, build_judge, load_judge, save_judge, softmax_cross_entropy
 from minigan.optim import Adam
 
+OUT = Path(__file__).resolve().parents[1] / "minigan" / "data" / "judge_mnist.npz"  # package data: wheels carry it
 N_TRAIN = 9000
 MIN_ACCURACY = 0.98
 
@@ -109,7 +110,7 @@ def main(argv=None):
     p.add_argument("--decay", type=float, default=0.8, help="the learning rate is multiplied by this every epoch")
     p.add_argument("--max-shift", type=int, default=1, help="random shift in pixels (0: no augmentation)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=str(DEFAULT_PATH))
+    p.add_argument("--out", default=str(OUT))
     p.add_argument("--references", action="store_true", help="keep the weights in --out, recompute the references")
     args = p.parse_args(argv)
 

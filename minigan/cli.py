@@ -1,12 +1,14 @@
 """The ``minigan`` command: a thin layer over the library.
 
     minigan train [--model dcgan] [--dataset mnist] [--epochs N] ... --out DIR
-    minigan sample --checkpoint DIR/checkpoint.npz --n 64 --out samples.png
+    minigan train --resume DIR [--epochs N]                 continue a run in its own folder
+    minigan sample --checkpoint DIR --n 64 --out samples.png (DIR or DIR/checkpoint.npz)
     minigan evaluate --checkpoint DIR | --samples FILE.npz   score samples with the digit judge
     minigan gradcheck [NAME ...]     check every built-in layer's backward
 
 Mistakes in arguments or files end with one line on stderr and exit status 2,
-never a traceback, and nothing is written to --out.
+never a traceback, and nothing is written to --out. ``train`` first prints one
+line saying what it trains and where it writes, then its progress.
 """
 
 import argparse
@@ -18,6 +20,23 @@ import numpy as np
 
 class CLIError(Exception):
     """A user mistake: printed as one line, exit status 2, no traceback."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with a mistake reported as one line (no usage block) that points to --help."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def plural(n, word):
+    """ "1 epoch", "2 epochs", "10,000 samples"."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def _checkpoint_path(path):
+    """A run folder or a checkpoint file -> the checkpoint file."""
+    return os.path.join(path, "checkpoint.npz") if os.path.isdir(path) else path
 
 
 def cmd_gradcheck(args):
@@ -78,25 +97,62 @@ def _user_errors():
     return (CheckpointError, DataError, GPUUnavailableError, ValueError)
 
 
+# Defaults of a new run; flags left out (None) on --resume mean "as in the checkpoint".
+TRAIN_DEFAULTS = {"model": "dcgan", "dataset": "mnist", "objective": "non-saturating", "schedule": "alternating",
+                  "label_smoothing": 0.0, "seed": 0}  # fmt: skip
+RESUME_MAY_CHANGE = ("epochs", "device", "data_dir")  # how long, where it runs, where the files are
+NOT_FLAGS = ("image_shape",)  # recorded by the run itself
+
+
+def resume_settings(saved, args):
+    """The settings of a resumed run: the checkpoint's, with only RESUME_MAY_CHANGE taken from ``args``.
+
+    A flag that names another value than the checkpoint's is refused (CLIError) rather
+    than ignored: a resumed run is the same run, continued.
+    """
+    given = vars(args)
+    for key, value in saved.items():
+        if key in RESUME_MAY_CHANGE or given.get(key) is None or given[key] == value:
+            continue
+        flag = "--" + key.replace("_", "-")
+        raise CLIError(f"{flag} {given[key]} contradicts the checkpoint in {args.resume}, which has {key} {value}: "
+                       f"a resumed run keeps its settings; leave out {flag}, or start a new run with --out DIR")
+    settings = dict(saved)
+    for key in RESUME_MAY_CHANGE:
+        if given.get(key) is not None:
+            settings[key] = given[key]
+    return settings
+
+
 def cmd_train(args):
     from .checkpoint import load_checkpoint
     from .gan import TrainingDiverged
     from .train import fill_defaults, run, settings_from
 
-    resume = None
+    resume = resume_dir = None
     if args.resume:
-        resume = load_checkpoint(os.path.join(args.resume, "checkpoint.npz"))
-        settings = dict(resume["settings"])
-        for key in ("epochs", "device"):  # what a resumed run may change
-            if getattr(args, key) is not None:
-                settings[key] = getattr(args, key)
-        out = args.out or args.resume
+        if args.overwrite:
+            raise CLIError("--overwrite and --resume contradict each other: a resumed run keeps its files")
+        resume = load_checkpoint(_checkpoint_path(args.resume))
+        settings = resume_settings(dict(resume["settings"]), args)
+        resume_dir = args.resume if os.path.isdir(args.resume) else os.path.dirname(args.resume) or "."
+        out = args.out or resume_dir
+        done = int(resume["epoch"])
+        if done >= settings["epochs"]:
+            print(f"nothing to train: {args.resume} is already at {plural(done, 'epoch')}; "
+                  f"pass --epochs N with N > {done} to train on")  # fmt: skip
+            return 0
+        kept = ", ".join(f"{k} {v}" for k, v in settings.items()
+                         if v is not None and k not in ("epochs", "device", *NOT_FLAGS))  # fmt: skip
+        print(f"resuming {args.resume} at epoch {done}; from its checkpoint: {kept}")
     else:
-        settings = fill_defaults(settings_from(vars(args)))
+        given = settings_from(vars(args))
+        settings = fill_defaults({**given, **{k: v for k, v in TRAIN_DEFAULTS.items() if given[k] is None}})
         out = args.out or os.path.join("runs", "latest")
     settings["device"] = settings.get("device") or "cpu"
     try:
-        gan = run(settings, out, resume_ckpt=resume, progress=not args.quiet)
+        gan = run(settings, out, resume_ckpt=resume, progress=not args.quiet, overwrite=args.overwrite,
+                  resume_dir=resume_dir, log=lambda line: print(line, flush=True))  # fmt: skip
     except TrainingDiverged as e:
         print(f"minigan train: {e}. Training stopped; the last good checkpoint is kept in {out}/checkpoint.npz. "
               "Try a lower --lr or another --objective.", file=sys.stderr)  # fmt: skip
@@ -111,7 +167,7 @@ def cmd_train(args):
         print(f"warning: {warning}")
     h = gan.history
     if h["step"]:
-        print(f"done: {gan.epoch} epochs, {gan.step} steps; last d_loss {h['d_loss'][-1]:.3f}, "
+        print(f"done: {plural(gan.epoch, 'epoch')}, {plural(gan.step, 'step')}; last d_loss {h['d_loss'][-1]:.3f}, "
               f"g_loss {h['g_loss'][-1]:.3f}, D(x) {h['d_real'][-1]:.2f}, D(G(z)) {h['d_fake'][-1]:.2f}")  # fmt: skip
     print(f"wrote {out}/checkpoint.npz, {out}/samples/, {out}/history.csv, {out}/losses.png")
     return 0
@@ -120,16 +176,16 @@ def cmd_train(args):
 def cmd_sample(args):
     from . import viz
     from .checkpoint import load_checkpoint, restore
-    from .train import generate, load_data, make_gan, value_range
+    from .train import data_for_sampling, generate, make_gan, value_range
 
     ext = os.path.splitext(args.out)[1].lower()
     if ext not in (".png", ".npz", ".csv"):
         raise CLIError(f"--out must end in .png, .npz or .csv, got {args.out!r}")
-    ckpt = load_checkpoint(args.checkpoint)
+    ckpt = load_checkpoint(_checkpoint_path(args.checkpoint))
     settings = dict(ckpt["settings"])
     if args.device:
         settings["device"] = args.device
-    dataset = load_data(settings)
+    dataset = data_for_sampling(settings)
     gan = restore(make_gan(settings, dataset), ckpt)
     x = generate(gan, settings, args.n, args.seed)
     if dataset.kind == "images":
@@ -154,7 +210,7 @@ def cmd_sample(args):
             write_csv(args.out, values, columns)
         else:
             _save_npz(args.out, samples=values.astype(np.float32))
-    print(f"wrote {args.n} samples to {args.out}")
+    print(f"wrote {plural(args.n, 'sample')} to {args.out}")
     return 0
 
 
@@ -162,7 +218,7 @@ def cmd_evaluate(args):
     from .evaluate import evaluate_run, to_json
 
     result, text = evaluate_run(samples=args.samples, checkpoint=args.checkpoint, n=args.n, seed=args.seed,
-                                device=args.device, dataset=args.dataset)  # fmt: skip
+                                device=args.device, dataset=args.dataset, judge=args.judge)  # fmt: skip
     print(to_json(result) if args.json else text)
     return 0
 
@@ -175,7 +231,7 @@ def _save_npz(path, **arrays):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="minigan", description="GANs from scratch on NumPy (and CuPy).")
+    parser = Parser(prog="minigan", description="GANs from scratch on NumPy (and CuPy).")
     sub = parser.add_subparsers(dest="command", required=True)
 
     from .gan import SCHEDULES
@@ -185,9 +241,10 @@ def build_parser():
     p = sub.add_parser("train", help="train a GAN and write checkpoints, sample grids and curves",
                        description="Train a GAN. Unset options take the model's recipe (DCGAN: batch 64, lr 2e-4, "
                        "beta1 0.5, latent 128, 5 epochs; MLP: latent 100, batch 64, 20 epochs).")  # fmt: skip
-    p.add_argument("--model", choices=MODELS, default="dcgan")
-    p.add_argument("--dataset", type=_dataset_name, default="mnist",
-                   help="mnist (bundled 10,000 digits), mnist-full, fashion-mnist, ring8, grid25, folder:PATH, csv:PATH")
+    p.add_argument("--model", choices=MODELS, help="default dcgan")
+    p.add_argument("--dataset", type=_dataset_name,
+                   help="mnist (bundled 10,000 digits, the default), mnist-full, fashion-mnist, ring8, grid25, "
+                   "folder:PATH, csv:PATH")  # fmt: skip
     p.add_argument("--data-dir", help="folder holding the dataset's files")
     p.add_argument("--subset", type=_positive_int("--subset"), help="train on the first N examples only")
     p.add_argument("--epochs", type=_positive_int("--epochs"))
@@ -196,20 +253,22 @@ def build_parser():
     p.add_argument("--beta1", type=float)
     p.add_argument("--beta2", type=float)
     p.add_argument("--latent-dim", type=_positive_int("--latent-dim"))
-    p.add_argument("--objective", choices=OBJECTIVES, default="non-saturating")
+    p.add_argument("--objective", choices=OBJECTIVES, help="default non-saturating")
     p.add_argument("--d-steps", type=_positive_int("--d-steps"),
                    help="D updates per G update, the paper's k (default 1; 5 for wgan-gp)")
-    p.add_argument("--schedule", choices=SCHEDULES, default="alternating")
-    p.add_argument("--label-smoothing", type=float, default=0.0, help="one-sided: real label 1 - S (e.g. 0.1)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--schedule", choices=SCHEDULES, help="default alternating")
+    p.add_argument("--label-smoothing", type=float, help="one-sided: real label 1 - S (e.g. 0.1; default 0)")
+    p.add_argument("--seed", type=int, help="default 0")
     p.add_argument("--out", help="run folder (default runs/latest; with --resume, the resumed folder)")
-    p.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR up to --epochs in total")
+    p.add_argument("--overwrite", action="store_true", help="--out may hold another run: remove its files first")
+    p.add_argument("--resume", metavar="DIR",
+                   help="continue the run saved in DIR up to --epochs in total, with the checkpoint's settings")
     p.add_argument("--device", choices=("cpu", "gpu"))
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sample", help="draw samples from a trained checkpoint")
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", required=True, metavar="DIR|FILE", help="a run folder or its checkpoint.npz")
     p.add_argument("--n", type=_positive_int("--n"), default=64)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="FILE.png (a grid), FILE.npz (uint8 images) or FILE.csv (tables)")
@@ -227,6 +286,8 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0, help="noise seed for --checkpoint (as minigan sample --seed)")
     p.add_argument("--dataset", choices=("ring8", "grid25"), help="the mixture a file of 2-D points imitates")
     p.add_argument("--device", choices=("cpu", "gpu"), help="where the generator runs (--checkpoint)")
+    p.add_argument("--judge", metavar="FILE",
+                   help="judge weights to use (default: the shipped judge, or the file $MINIGAN_JUDGE names)")
     p.add_argument("--json", action="store_true", help="print a JSON object instead of the table")
     p.set_defaults(func=cmd_evaluate)
 

@@ -33,7 +33,7 @@ import os
 import numpy as np
 
 from .fileio import read_npz
-from .judge import default_judge, softmax
+from .judge import default_judge, load_judge, softmax
 from .metrics import (
     class_histogram,
     class_kl,
@@ -152,12 +152,13 @@ def load_samples(path):
     raise EvaluateError(f"{path} has no 'images' (digits) or 'samples' (2-D points) array; it holds {sorted(arrays)}")
 
 
-def generate_from_checkpoint(path, n=None, seed=0, device=None, batch_size=500):
+def generate_from_checkpoint(path, n=None, seed=0, device=None, batch_size=500, dataset=None):
     """Samples of a trained run: ("images", uint8 (n, C, 28, 28), settings) or ("points", (n, 2), settings).
 
     The noise is drawn as ``minigan sample --seed`` draws it, so the same seed gives
     the same samples; the generator runs batch_size at a time. n defaults to 10,000
-    images, or 2,500 points (the PacGAN protocol).
+    images, or 2,500 points (the PacGAN protocol). A ``dataset`` other than the
+    checkpoint's own is refused (EvaluateError) before anything is generated.
     """
     from .backend import module_for, to_numpy
     from .checkpoint import load_checkpoint, restore
@@ -167,6 +168,9 @@ def generate_from_checkpoint(path, n=None, seed=0, device=None, batch_size=500):
         path = os.path.join(path, "checkpoint.npz")
     ckpt = load_checkpoint(path)
     settings = dict(ckpt["settings"])
+    if dataset is not None and dataset != settings["dataset"]:
+        raise EvaluateError(f"--dataset {dataset} does not match {path}, a run on {settings['dataset']}: "
+                            "a checkpoint knows its data; leave out --dataset")  # fmt: skip
     if device:
         settings["device"] = device
     dataset = load_data(settings)
@@ -183,12 +187,13 @@ def generate_from_checkpoint(path, n=None, seed=0, device=None, batch_size=500):
 
 
 # ---- what the command line does ----------------------------------------------------
-def evaluate_run(samples=None, checkpoint=None, n=None, seed=0, device=None, dataset=None):
+def evaluate_run(samples=None, checkpoint=None, n=None, seed=0, device=None, dataset=None, judge=None):
     """Evaluate a samples file or a checkpoint, as ``minigan evaluate`` does: returns (result, report text).
 
     Digits get ``evaluate_images`` plus the stored reference rows (result["references"]);
     2-D points get ``metrics.toy2d_report``. A points file does not say which mixture
-    it came from, so it needs ``dataset`` ("ring8" or "grid25"); a checkpoint knows.
+    it came from, so it needs ``dataset`` ("ring8" or "grid25"); a checkpoint knows, and
+    refuses another. judge: a judge weights file (default: the shipped judge).
     """
     if (samples is None) == (checkpoint is None):
         raise EvaluateError("give either a samples file or a checkpoint")
@@ -196,7 +201,7 @@ def evaluate_run(samples=None, checkpoint=None, n=None, seed=0, device=None, dat
         kind, x = load_samples(samples)
         source = {"samples": str(samples)}
     else:
-        kind, x, settings = generate_from_checkpoint(checkpoint, n, seed, device)
+        kind, x, settings = generate_from_checkpoint(checkpoint, n, seed, device, dataset=dataset)
         dataset = settings["dataset"]
         source = {"checkpoint": str(checkpoint), "seed": seed, "dataset": dataset}
     if kind == "points":
@@ -204,7 +209,7 @@ def evaluate_run(samples=None, checkpoint=None, n=None, seed=0, device=None, dat
             raise EvaluateError("2-D points are scored against the mixture they imitate: add --dataset ring8 or grid25")
         report = toy2d_report(x[:n] if n else x, dataset)
         return {**source, "dataset": dataset, **report}, format_toy_report(report, dataset)
-    judge = default_judge()
+    judge = load_judge(judge) if judge is not None else default_judge()
     result = evaluate_images(x, n, judge)
     result["references"] = judge.references or reference_values(judge)
     text = format_report(result, result["references"])

@@ -6,7 +6,13 @@
 The data goes to a temporary file in the same folder; only when the block ends
 without error is it flushed to disk and renamed over ``path`` (a rename within
 one filesystem is atomic). If the block fails, or the run is interrupted, the
-temporary file is removed and ``path`` keeps its old contents.
+temporary file is removed and ``path`` keeps its old contents. The file gets the
+permissions of any new file (0666 less the user's umask), not mkstemp's private
+0600, so others on a shared course server can read a run as usual.
+
+A process killed outright (SIGKILL, power loss) cannot remove its temporary
+file; ``remove_temp_files(folder)`` clears such leftovers (the trainer calls it
+when a run starts or resumes).
 
     arrays = read_npz(path, CheckpointError)
 
@@ -15,11 +21,33 @@ hide in it, and turns every way the file can be wrong into one clear error.
 """
 
 import os
+import re
 import tempfile
 import zipfile
 from contextlib import contextmanager
 
 import numpy as np
+
+TEMP_SUFFIX = ".tmp"
+# ".<name>.<8 random characters of mkstemp>.tmp": only files atomic_write made match
+_TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}" + re.escape(TEMP_SUFFIX) + "$")
+
+
+def new_file_mode():
+    """0666 less the process's umask: the mode open() would give a new file."""
+    mask = os.umask(0)  # (reading the umask means setting it; put it straight back)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def remove_temp_files(folder):
+    """Remove the temporary files atomic_write left in ``folder`` when killed mid-write; returns their names."""
+    if not os.path.isdir(folder):
+        return []
+    stale = sorted(name for name in os.listdir(folder) if _TEMP_NAME.match(name))
+    for name in stale:
+        os.remove(os.path.join(folder, name))
+    return stale
 
 
 @contextmanager
@@ -28,8 +56,9 @@ def atomic_write(path, mode="wb", newline=None):
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=TEMP_SUFFIX)
     try:
+        os.chmod(tmp, new_file_mode())  # mkstemp makes it 0600
         with os.fdopen(fd, mode, newline=newline) as f:
             yield f
             f.flush()

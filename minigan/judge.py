@@ -5,7 +5,9 @@ Inception score, the Frechet Inception distance) is to ask a classifier that was
 trained on real images what it sees in the generated ones. ImageNet's Inception
 network knows nothing about handwritten digits, so minigan ships its own judge,
 trained on the bundled MNIST digits with the same hand-written layers as the GANs
-(``data/train_judge.py`` trains it; ``data/judge_mnist.npz`` holds its weights):
+(``data/train_judge.py`` in the repository trains it; its weights ship inside the
+package as ``minigan/data/judge_mnist.npz``; ``load_judge(path)``, the MINIGAN_JUDGE
+variable or ``minigan evaluate --judge FILE`` use another file):
 
     Conv2D(1, 32, 5, stride 2, pad 2)   ReLU     (N, 1, 28, 28) -> (N, 32, 14, 14)
     Conv2D(32, 64, 5, stride 2, pad 2)  ReLU                    -> (N, 64, 7, 7)
@@ -27,6 +29,8 @@ Generator output in [-1, 1] (Tanh) must be mapped to [0, 1] first, e.g. with
 """
 
 import json
+import os
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +39,8 @@ from .backend import get_array_module, to_device, to_numpy
 from .fileio import atomic_write, read_npz
 from .layers import Conv2D, Dense, Dropout, Flatten, ReLU, Sequential
 
-DEFAULT_PATH = Path(__file__).resolve().parents[1] / "data" / "judge_mnist.npz"
+RESOURCE = "judge_mnist.npz"  # a resource of the package minigan.data: every install carries it
+JUDGE_ENV = "MINIGAN_JUDGE"  # a judge file to use instead of the shipped one
 FORMAT = "minigan-judge-v1"
 N_CLASSES = 10
 
@@ -190,15 +195,29 @@ def save_judge(path, net, info, references=None, real_stats=None):
 
 
 def load_judge(path=None):
-    """The trained judge from ``path`` (default data/judge_mnist.npz), on the CPU.
+    """The trained judge from ``path``, on the CPU.
 
+    path: a judge file; default $MINIGAN_JUDGE if set, else the one shipped in the package.
     Raises JudgeError (a ValueError) with one clear sentence when the file is missing,
     not an .npz, holds pickled objects, or its weights do not fit ``build_judge()``.
     """
-    path = Path(path) if path is not None else DEFAULT_PATH
-    if not path.is_file():
-        raise JudgeError(f"the judge's weights {path} are missing: they ship with the source repository; "
-                         "retrain them with  python data/train_judge.py")  # fmt: skip
+    if path is None and os.environ.get(JUDGE_ENV):
+        path, given = os.environ[JUDGE_ENV], f"{JUDGE_ENV}="
+    else:
+        given = "--judge "
+    if path is not None:
+        if not Path(path).is_file():
+            raise JudgeError(f"no judge file at {path} (given as {given}{path}); leave it out to use the shipped judge")
+        return _read_judge(Path(path))
+    resource = resources.files("minigan.data") / RESOURCE
+    if not resource.is_file():
+        raise JudgeError(f"the judge's weights {resource} are missing from this installation of minigan: "
+                         f"reinstall it, or pass --judge FILE (or set {JUDGE_ENV}=FILE)")  # fmt: skip
+    with resources.as_file(resource) as real_path:
+        return _read_judge(Path(real_path))
+
+
+def _read_judge(path):
     arrays = read_npz(path, JudgeError)
     if str(arrays.get("format", "")) != FORMAT:
         raise JudgeError(f"{path} is an .npz file but not a minigan judge (no format '{FORMAT}')")
@@ -219,7 +238,7 @@ _default = None
 
 
 def default_judge():
-    """The shipped judge, loaded once per process."""
+    """The shipped judge (or the file $MINIGAN_JUDGE names), loaded once per process."""
     global _default
     if _default is None:
         _default = load_judge()

@@ -3,9 +3,13 @@
 Writes into the run folder DIR:
     DIR/checkpoint.npz           after every epoch (atomic: an interrupted run keeps the last one)
     DIR/samples/epoch_NNNN.png   the fixed-noise samples after each epoch
-    DIR/samples/progress.gif     all of those grids, as an animation
+    DIR/samples/progress.gif     this run's grids, epoch 1 to now, as an animation
     DIR/history.csv              one row per step: losses, D outputs, gradient norms
     DIR/losses.png               the curves of history.csv
+
+Runs never mix: a folder that holds another run's files is refused unless the
+caller asks to overwrite it (its files are then removed first) or continues that
+very run. Temporary files that a killed run left behind are removed on start.
 """
 
 import csv
@@ -15,9 +19,9 @@ import numpy as np
 
 from .backend import module_for, to_numpy
 from .checkpoint import restore, save_checkpoint
-from .data import load_dataset
+from .data import Dataset, load_dataset
 from .diagnostics import diagnose, diversity
-from .fileio import atomic_write
+from .fileio import atomic_write, remove_temp_files
 from .gan import GAN, HISTORY_KEYS
 from .losses import BCEObjective
 from .models import build, recipe
@@ -54,6 +58,20 @@ def load_data(settings):
     """The dataset named in the settings (a data.Dataset)."""
     return load_dataset(settings["dataset"], data_dir=settings.get("data_dir"), subset=settings.get("subset"),
                         seed=settings["seed"])  # fmt: skip
+
+
+def data_for_sampling(settings):
+    """What sampling needs of the data, loading the data only when it must.
+
+    An image run records its image shape (settings["image_shape"], C, H, W), so sampling
+    it needs no data at all: a run trained on mnist-full or a folder of pictures samples
+    anywhere. Tables need their column means and stds, and older checkpoints lack the
+    shape, so those load the data as training did.
+    """
+    shape = settings.get("image_shape")
+    if settings["model"] == "toy" or not shape:
+        return load_data(settings)
+    return Dataset(name=settings["dataset"], kind="images", x=np.zeros((1, *shape), np.uint8))  # (1, C, H, W)
 
 
 def make_gan(settings, dataset):
@@ -106,6 +124,52 @@ def diagnoses(gan):
     return diagnose(gan.history, probabilities=isinstance(gan.objective, BCEObjective), spread_by_step=gan.spread)
 
 
+class RunFolderError(ValueError):
+    """The output folder holds another run: say so rather than mix two runs' files."""
+
+
+def run_files(out_dir):
+    """The files of a run found in ``out_dir`` (paths), as this module writes them; [] for none."""
+    found = [os.path.join(out_dir, n) for n in ("checkpoint.npz", "history.csv", "losses.png")]
+    samples_dir = os.path.join(out_dir, "samples")
+    if os.path.isdir(samples_dir):
+        found += [os.path.join(samples_dir, n) for n in sorted(os.listdir(samples_dir))
+                  if (n.startswith("epoch_") and n.endswith(".png")) or n == "progress.gif"]  # fmt: skip
+    return [f for f in found if os.path.isfile(f)]
+
+
+def check_run_folder(out_dir, overwrite=False, continuing=False):
+    """Refuse (RunFolderError) to start a new run in a folder holding another run, unless overwrite.
+
+    continuing: the folder's own run is being resumed, so its files belong to this run.
+    """
+    existing = [] if continuing else run_files(out_dir)
+    if existing and not overwrite:
+        n = len(existing)
+        raise RunFolderError(
+            f"{out_dir} holds another run ({n} file{'s' if n != 1 else ''}, e.g. {os.path.basename(existing[0])}): "
+            f"continue it with --resume {out_dir}, replace it with --overwrite, or choose another --out"
+        )
+    return existing
+
+
+def clear_run_folder(out_dir, files):
+    """Remove an old run's ``files`` and any temporary files a killed run left in ``out_dir``."""
+    for f in files:
+        os.remove(f)
+    samples_dir = os.path.join(out_dir, "samples")
+    for folder in (out_dir, samples_dir):
+        remove_temp_files(folder)
+    if os.path.isdir(samples_dir) and not os.listdir(samples_dir):
+        os.rmdir(samples_dir)
+
+
+def epoch_frames(samples_dir, epochs):
+    """Paths of samples_dir/epoch_0001.png .. epoch_<epochs>.png that exist: this run's grids, in order."""
+    paths = [os.path.join(samples_dir, f"epoch_{e:04d}.png") for e in range(1, epochs + 1)]
+    return [p for p in paths if os.path.isfile(p)]
+
+
 def save_epoch_outputs(gan, settings, dataset, out_dir):
     """Pictures, history and the checkpoint after an epoch."""
     from . import viz
@@ -117,8 +181,8 @@ def save_epoch_outputs(gan, settings, dataset, out_dir):
     if dataset.kind == "images":
         viz.save_grid(samples, os.path.join(samples_dir, f"epoch_{gan.epoch:04d}.png"),
                       value_range=value_range(settings))  # fmt: skip
-        frames = sorted(f for f in os.listdir(samples_dir) if f.startswith("epoch_") and f.endswith(".png"))
-        viz.save_gif([os.path.join(samples_dir, f) for f in frames], os.path.join(samples_dir, "progress.gif"))
+        # frames of epochs 1..now only: a grid of a later epoch would be a leftover of an interrupted attempt
+        viz.save_gif(epoch_frames(samples_dir, gan.epoch), os.path.join(samples_dir, "progress.gif"))
     elif dataset.kind == "points":
         many = to_numpy(gan.sample(z=gan.noise(2500)))  # (uses the noise stream: saved in the checkpoint)
         fig = viz.scatter_2d(many, real=dataset.x[:2500], centers=dataset.centers,
@@ -130,12 +194,35 @@ def save_epoch_outputs(gan, settings, dataset, out_dir):
     save_checkpoint(os.path.join(out_dir, "checkpoint.npz"), gan, settings)
 
 
-def run(settings, out_dir, resume_ckpt=None, progress=True):
+def _count(n, word):
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def start_line(settings, dataset, out_dir, gan):
+    """One line saying what is about to be trained, on what, for how long, and where it goes."""
+    shape = "x".join(str(d) for d in dataset.x.shape[1:])
+    what = {"images": "image", "points": "point", "table": "row"}.get(dataset.kind, "example")
+    steps = len(dataset) // settings["batch_size"]
+    start = f"from epoch {gan.epoch} " if gan.epoch else ""
+    return (f"training {settings['model']} on {settings['dataset']} ({_count(len(dataset), what)} of {shape}) "
+            f"{start}to {_count(settings['epochs'], 'epoch')} of {_count(steps, 'step')} "
+            f"(batch {settings['batch_size']}) on {settings.get('device', 'cpu')}, writing to {out_dir}")
+
+
+def run(settings, out_dir, resume_ckpt=None, progress=True, overwrite=False, resume_dir=None, log=None):
     """Train as the settings say, writing into out_dir; returns the GAN.
 
-    Everything that can be refused (data, model, checkpoint) is checked before
-    anything is written into out_dir.
+    resume_ckpt: a loaded checkpoint to continue from; resume_dir: the folder it came from
+        (default out_dir: the run continues in its own folder).
+    overwrite: out_dir may hold another run; its files are removed before training.
+    log: called with the start line (e.g. print); None says nothing.
+
+    A folder holding another run is refused first (RunFolderError), then everything
+    else that can be refused (data, model, checkpoint) is checked before anything is
+    written into out_dir.
     """
+    continuing = resume_ckpt is not None and os.path.realpath(resume_dir or out_dir) == os.path.realpath(out_dir)
+    old_files = check_run_folder(out_dir, overwrite=overwrite, continuing=continuing)
     dataset = load_data(settings)
     gan = make_gan(settings, dataset)
     if resume_ckpt is not None:
@@ -143,6 +230,11 @@ def run(settings, out_dir, resume_ckpt=None, progress=True):
     x = model_data(settings, dataset)
     if settings["batch_size"] > len(x):
         raise ValueError(f"batch size {settings['batch_size']} is larger than the data ({len(x)} examples)")
+    if dataset.kind == "images":  # recorded in the checkpoint: sampling then needs no data (data_for_sampling)
+        settings = {**settings, "image_shape": list(dataset.x.shape[1:])}  # (C, H, W); the caller's dict is kept
+    if log is not None:
+        log(start_line(settings, dataset, out_dir, gan))
+    clear_run_folder(out_dir, old_files)
     os.makedirs(out_dir, exist_ok=True)
     gan.fit(x, settings["epochs"], settings["batch_size"], progress=progress,
             on_epoch_end=lambda g: save_epoch_outputs(g, settings, dataset, out_dir))  # fmt: skip

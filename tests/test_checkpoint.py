@@ -120,3 +120,18 @@ def test_checkpoint_is_plain_arrays(tmp_path):
         assert all(name.endswith(".npy") for name in z.namelist())
     with np.load(path, allow_pickle=False) as z:
         assert all(z[k].dtype != object for k in z.files)
+
+
+# ---- file permissions ---------------------------------------------------------------
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_run_files_follow_the_umask(tmp_path, umask):
+    """Files are created as open() would (0666 less the umask), not with mkstemp's private 0600."""
+    old = os.umask(umask)
+    try:
+        run(settings(epochs=1, subset=64), str(tmp_path / "run"), progress=False)
+    finally:
+        os.umask(old)
+    files = [p for p in (tmp_path / "run").rglob("*") if p.is_file()]
+    assert {p.name for p in files} >= {"checkpoint.npz", "history.csv", "losses.png", "epoch_0001.png", "progress.gif"}
+    for p in files:
+        assert p.stat().st_mode & 0o777 == 0o666 & ~umask, (p.name, oct(p.stat().st_mode))

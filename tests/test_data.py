@@ -166,8 +166,46 @@ def test_bundled_mnist_subset_is_balanced():
 
 
 def test_bundled_mnist_missing(tmp_path):
-    with pytest.raises(DataError, match="build_mnist.py"):
+    with pytest.raises(DataError, match=r"--data-dir .* has no mnist.npz; leave out --data-dir"):
         load_dataset("mnist", data_dir=tmp_path)
+
+
+def test_bundled_mnist_is_package_data(tmp_path, monkeypatch):
+    """The digits live inside the package (a wheel carries them) and load from any folder."""
+    import minigan
+
+    assert (Path(minigan.__file__).parent / "data" / "mnist.npz").is_file()
+    monkeypatch.chdir(tmp_path)
+    assert len(load_dataset("mnist")) == 10_000
+
+
+def test_downloads_go_to_the_cache_folder(tmp_path, monkeypatch):
+    """mnist-full is downloaded into $MINIGAN_CACHE_DIR (else the user cache folder), not next to the code."""
+    import minigan.data.mnist as mnist
+
+    seen = []
+
+    def fake_download(dest):
+        seen.append(Path(dest))
+        Path(dest).mkdir(parents=True)
+        images, labels = fake_digits(3)
+        write_idx(Path(dest) / "train-images-idx3-ubyte.gz", images)
+        write_idx(Path(dest) / "train-labels-idx1-ubyte.gz", labels)
+
+    monkeypatch.setattr(mnist, "download_mnist", fake_download)
+    monkeypatch.setenv("MINIGAN_CACHE_DIR", str(tmp_path / "cache"))
+    assert len(load_dataset("mnist-full")) == 3
+    assert seen == [tmp_path / "cache" / "mnist-full"]
+    monkeypatch.delenv("MINIGAN_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert mnist.cache_dir() == tmp_path / "xdg" / "minigan"
+
+
+def test_download_into_unwritable_folder_names_the_variable(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(DataError, match="MINIGAN_CACHE_DIR"):
+        download_mnist(blocker / "mnist-full", base_url="http://127.0.0.1:9/")
 
 
 def test_mnist_resized_and_rgb():

@@ -143,3 +143,31 @@ def test_format_report_without_references(heldout):
     result = evaluate_images(heldout[:100])
     text = format_report(result, {})
     assert "Frechet distance" in text and text.count(" - ") >= 2
+
+
+def test_dataset_that_does_not_match_the_checkpoint_is_refused(tmp_path, capsys):
+    path = untrained_checkpoint(tmp_path, "mlp", "mnist")
+    code, out, err = run_cli(["--checkpoint", path, "--n", "50", "--dataset", "ring8"], capsys)
+    assert code == 2 and out == ""
+    assert "--dataset ring8 does not match" in err and "mnist" in err
+    (tmp_path / "p").mkdir()
+    points = untrained_checkpoint(tmp_path / "p", "toy", "grid25")
+    code, _, err = run_cli(["--checkpoint", points, "--dataset", "ring8"], capsys)
+    assert code == 2 and "a run on grid25" in err
+    code, _, err = run_cli(["--checkpoint", points, "--dataset", "grid25", "--n", "100"], capsys)
+    assert code == 0, err  # naming the checkpoint's own mixture is fine
+
+
+def test_judge_option_points_at_a_weights_file(tmp_path, capsys):
+    from minigan.judge import save_judge
+
+    path = untrained_checkpoint(tmp_path, "mlp", "mnist")
+    code, _, err = run_cli(["--checkpoint", path, "--n", "50", "--judge", str(tmp_path / "none.npz")], capsys)
+    assert code == 2 and "none.npz" in err and "--judge" in err
+    judge = default_judge()
+    mine = tmp_path / "judge.npz"
+    save_judge(mine, judge.net, judge.info, judge.references, judge.real_stats)
+    code, a, err = run_cli(["--checkpoint", path, "--n", "50", "--judge", str(mine), "--json"], capsys)
+    assert code == 0, err
+    code, b, _ = run_cli(["--checkpoint", path, "--n", "50", "--json"], capsys)
+    assert json.loads(a) == json.loads(b)  # the same weights give the same scores

@@ -1,5 +1,7 @@
 """The judge: its loss is gradient-checked and stable, the shipped weights load and classify held-out digits."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -13,6 +15,7 @@ from minigan.judge import (
     judge_features,
     judge_probs,
     load_judge,
+    save_judge,
     softmax_cross_entropy,
 )
 
@@ -93,7 +96,7 @@ def test_judge_file_stores_references():
 
 # ---- bad weight files ---------------------------------------------------------------
 def test_load_judge_errors(tmp_path):
-    with pytest.raises(JudgeError, match="missing"):
+    with pytest.raises(JudgeError, match=r"no judge file at .*nothing.npz \(given as --judge"):
         load_judge(tmp_path / "nothing.npz")
     text = tmp_path / "text.npz"
     text.write_text("hello")
@@ -111,6 +114,31 @@ def test_load_judge_errors(tmp_path):
     np.savez(wrong, format=np.array("minigan-judge-v1"), **{"params.0.W": np.zeros((3, 3))})
     with pytest.raises(JudgeError, match="0.W"):
         load_judge(wrong)
+
+
+# ---- where the weights come from -----------------------------------------------------
+def test_judge_weights_are_package_data():
+    """Inside the package, where a wheel carries them (a top-level data/ folder is not in a wheel)."""
+    import minigan
+
+    assert (Path(minigan.__file__).parent / "data" / "judge_mnist.npz").is_file()
+
+
+def test_judge_read_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MINIGAN_JUDGE", raising=False)
+    assert load_judge().info["heldout_accuracy"] >= 0.98
+
+
+def test_judge_file_from_environment(tmp_path, monkeypatch):
+    judge = load_judge()
+    copy = tmp_path / "my_judge.npz"
+    save_judge(copy, judge.net, {"heldout_accuracy": 0.5})
+    monkeypatch.setenv("MINIGAN_JUDGE", str(copy))
+    assert load_judge().info == {"heldout_accuracy": 0.5}
+    monkeypatch.setenv("MINIGAN_JUDGE", str(tmp_path / "gone.npz"))
+    with pytest.raises(JudgeError, match=r"gone.npz \(given as MINIGAN_JUDGE="):
+        load_judge()
 
 
 def test_build_judge_is_seeded():

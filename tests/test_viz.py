@@ -196,3 +196,15 @@ def test_viz_never_loads_pyplot():
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "MPLBACKEND")}
     env["PYTHONPATH"] = root
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def test_progress_gif_holds_this_runs_epochs_only(tmp_path):
+    """A grid of a later epoch left in samples/ (an interrupted attempt) is not a frame of progress.gif."""
+    from minigan.train import epoch_frames
+
+    samples = tmp_path / "samples"
+    for e in (1, 2, 3, 7):
+        viz.save_grid(random_images(n=4, seed=e), samples / f"epoch_{e:04d}.png")
+    (samples / "epoch_notes.png").write_bytes(b"")
+    assert [os.path.basename(p) for p in epoch_frames(str(samples), 2)] == ["epoch_0001.png", "epoch_0002.png"]
+    assert len(epoch_frames(str(samples), 3)) == 3

@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ..fileio import new_file_mode
 from .errors import DataError
 
 # The mirror torchvision uses; any folder (http://, https:// or file://) holding the four files works.
@@ -40,7 +41,8 @@ def fetch_verified(url, dest, sha256, timeout=60):
     try:
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     except OSError as e:
-        raise DataError(f"cannot write into {dest.parent} ({e}): pass a writable --data-dir") from e
+        raise DataError(f"cannot write into {dest.parent} ({e}): set MINIGAN_CACHE_DIR to a writable folder "
+                        "or pass --data-dir DIR holding the files") from e  # fmt: skip
     try:
         digest = hashlib.sha256()
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
@@ -52,6 +54,7 @@ def fetch_verified(url, dest, sha256, timeout=60):
                 f"{dest.name} from {url} has SHA-256 {digest.hexdigest()}, expected {sha256}: "
                 "the download is damaged or the mirror changed; nothing was kept, try again or another --data-dir"
             )
+        os.chmod(tmp, new_file_mode())  # mkstemp makes it 0600; a download is for every user
         os.replace(tmp, dest)  # atomic on one filesystem: dest is either absent or complete
     except (urllib.error.URLError, OSError) as e:
         raise DataError(
@@ -71,7 +74,11 @@ def download_mnist(dest_dir, base_url=DEFAULT_URL, sha256=MNIST_SHA256):
     from ``base_url`` + name. Returns the list of file paths, in the dict's order.
     """
     dest_dir = Path(dest_dir)
-    dest_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(f"cannot create {dest_dir} ({e}): set MINIGAN_CACHE_DIR to a writable folder "
+                        "or pass --data-dir DIR holding the files") from e  # fmt: skip
     url = base_url if base_url.endswith("/") else base_url + "/"
     paths = []
     for name, digest in sha256.items():

@@ -1,7 +1,8 @@
 """``load_dataset``: one name in, one Dataset out.
 
-mnist           10,000 real MNIST digits bundled with the repository (the default)
-mnist-full      the 60,000 MNIST training digits (IDX files; downloaded once into data/mnist-full/)
+mnist           10,000 real MNIST digits shipped inside the package (the default)
+mnist-full      the 60,000 MNIST training digits (IDX files; downloaded once into the user cache folder,
+                ~/.cache/minigan/mnist-full, or $MINIGAN_CACHE_DIR/mnist-full)
 fashion-mnist   the 60,000 Fashion-MNIST training images (IDX files)
 ring8, grid25   2-D Gaussian mixtures for watching mode collapse
 folder:PATH     your own PNG / JPEG images

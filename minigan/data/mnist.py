@@ -2,11 +2,15 @@
 
 All three return images as uint8 (N, 1, 28, 28) and labels as int64 (N,).
 
-    mnist          data/mnist.npz in this repository (see data/README.md for where it comes from)
-    mnist-full     the 60,000 MNIST training images, read from IDX files (downloaded once if needed)
+    mnist          mnist.npz, shipped inside this package (see data/README.md in the repository
+                   for where it comes from and how data/build_mnist.py rebuilds it)
+    mnist-full     the 60,000 MNIST training images, read from IDX files (downloaded once into the
+                   user cache folder, see ``cache_dir``)
     fashion-mnist  the 60,000 Fashion-MNIST training images, read from IDX files
 """
 
+import os
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +20,8 @@ from .download import DEFAULT_URL, download_mnist
 from .errors import DataError
 from .idx import read_idx
 
-DATA_ROOT = Path(__file__).resolve().parents[2] / "data"  # the repository's top-level data/ folder
-BUNDLED_MNIST = DATA_ROOT / "mnist.npz"
-MNIST_FULL_DIR = DATA_ROOT / "mnist-full"
+BUNDLED_MNIST = "mnist.npz"  # a resource of this package (minigan/data/mnist.npz): every install carries it
+CACHE_ENV = "MINIGAN_CACHE_DIR"  # where downloads go, instead of the user cache folder
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian package dataset-fashion-mnist
 
 # Accepted spellings of the two training files; the second is what some unzip tools produce.
@@ -26,31 +29,54 @@ TRAIN_IMAGES = ("train-images-idx3-ubyte", "train-images.idx3-ubyte")
 TRAIN_LABELS = ("train-labels-idx1-ubyte", "train-labels.idx1-ubyte")
 
 
+def cache_dir():
+    """The folder downloads go to: $MINIGAN_CACHE_DIR if set, else the user's cache folder.
+
+    The user's cache folder is $XDG_CACHE_HOME/minigan (default ~/.cache/minigan), or
+    %LOCALAPPDATA%\\minigan on Windows: a place every user may write, wherever minigan is installed.
+    """
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    if os.name == "nt" and os.environ.get("LOCALAPPDATA"):
+        return Path(os.environ["LOCALAPPDATA"]) / "minigan"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "minigan"
+
+
 def load_mnist(data_dir=None):
     """The 10,000 bundled digits, in the class-interleaved order described in data/README.md.
 
-    data_dir: a folder holding mnist.npz instead of the bundled data/ folder.
+    data_dir: a folder holding mnist.npz instead of the copy inside the package.
     """
-    path = BUNDLED_MNIST if data_dir is None else Path(data_dir) / "mnist.npz"
-    if not path.exists():
+    if data_dir is not None:
+        path = Path(data_dir) / "mnist.npz"
+        if not path.is_file():
+            raise DataError(f"--data-dir {data_dir} has no mnist.npz; leave out --data-dir to use the bundled digits")
+        return _read_digits(path, path)
+    resource = resources.files(__package__) / BUNDLED_MNIST
+    if not resource.is_file():
         raise DataError(
-            f"the bundled digits {path} are missing: they ship with the source repository; "
-            "rebuild them with  python data/build_mnist.py  or pass --data-dir DIR holding mnist.npz"
+            f"the bundled digits {resource} are missing from this installation of minigan; "
+            "reinstall it, or pass --data-dir DIR holding mnist.npz"
         )
-    with np.load(path) as npz:
+    with resources.as_file(resource) as path:
+        return _read_digits(path, resource)
+
+
+def _read_digits(path, source):
+    with np.load(path, allow_pickle=False) as npz:
         images, labels = npz["images"], npz["labels"]
-    return _digits("mnist", images, labels, path)
+    return _digits("mnist", images, labels, source)
 
 
 def load_mnist_full(data_dir=None):
     """The 60,000 MNIST training digits from IDX files in ``data_dir``.
 
-    With no data_dir they are read from data/mnist-full/, downloaded there once
-    (with SHA-256 checks) the first time.
+    With no data_dir they are read from ``cache_dir()/mnist-full``, downloaded there
+    once (with SHA-256 checks) the first time.
     """
     if data_dir is None:
-        download_mnist(MNIST_FULL_DIR)
-        data_dir = MNIST_FULL_DIR
+        data_dir = cache_dir() / "mnist-full"
+        download_mnist(data_dir)
     hint = f"copy the MNIST IDX files there (from {DEFAULT_URL}) or leave out --data-dir to download them"
     return _load_idx_pair("mnist-full", Path(data_dir), hint)
 

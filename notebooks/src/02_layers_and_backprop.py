@@ -17,7 +17,15 @@
 
 # %%
 # %matplotlib inline
+import importlib.util
 import os
+import subprocess
+import sys
+
+MINIGAN_REPO = "git+https://github.com/minigan/minigan"  # where a hosted notebook installs it from
+if importlib.util.find_spec("minigan") is None:  # a hosted notebook (Colab, Kaggle, ...): install minigan once
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "minigan @ " + MINIGAN_REPO], check=True)
+    importlib.invalidate_caches()
 
 import matplotlib.pyplot as plt
 import numpy as np

@@ -16,8 +16,16 @@
 
 # %%
 # %matplotlib inline
+import importlib.util
 import os
+import subprocess
+import sys
 import time
+
+MINIGAN_REPO = "git+https://github.com/minigan/minigan"  # where a hosted notebook installs it from
+if importlib.util.find_spec("minigan") is None:  # a hosted notebook (Colab, Kaggle, ...): install minigan once
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "minigan @ " + MINIGAN_REPO], check=True)
+    importlib.invalidate_caches()
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -190,7 +198,7 @@ plt.show()
 
 # %%
 # ---- JUDGE METRICS -----------------------------------------------------------------------------------
-# Scores the generator's samples with the judge classifier when its weights (data/judge_mnist.npz) are present.
+# Scores the generator's samples with the judge classifier when its weights (shipped inside the package) load.
 try:
     from minigan.evaluate import evaluate_images
     from minigan.judge import default_judge

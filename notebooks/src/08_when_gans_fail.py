@@ -13,7 +13,15 @@
 
 # %%
 # %matplotlib inline
+import importlib.util
 import os
+import subprocess
+import sys
+
+MINIGAN_REPO = "git+https://github.com/minigan/minigan"  # where a hosted notebook installs it from
+if importlib.util.find_spec("minigan") is None:  # a hosted notebook (Colab, Kaggle, ...): install minigan once
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "minigan @ " + MINIGAN_REPO], check=True)
+    importlib.invalidate_caches()
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -246,7 +254,7 @@ show_images(samples, value_range=r.value_range, nrow=16, title="classic MLP GAN:
 
 # %%
 # ---- JUDGE METRICS -----------------------------------------------------------------------------------
-# How many digits do the samples cover? Needs the judge's weights (data/judge_mnist.npz).
+# How many digits do the samples cover? Needs the judge's weights (shipped inside the package).
 try:
     from minigan.evaluate import evaluate_images
     from minigan.judge import default_judge
