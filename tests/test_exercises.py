@@ -183,6 +183,76 @@ def test_checker_fails_a_plausible_wrong_answer_with_a_hint(name, wrong, phrase,
     assert phrase in out, out
 
 
+# ---- a hint speaks only of an output that is wrong --------------------------------------
+def _batchnorm_dgamma_as_mean(*args):
+    dx, dgamma, dbeta = solutions.batchnorm_backward(*args)
+    return dx, dgamma / args[0].shape[0], dbeta
+
+
+def _batchnorm_swapped(*args):
+    dx, dgamma, dbeta = solutions.batchnorm_backward(*args)
+    return dx, dbeta, dgamma
+
+
+def _batchnorm_dbeta_not_summed(*args):
+    dx, dgamma, _ = solutions.batchnorm_backward(*args)
+    return dx, dgamma, args[0]  # dout itself, (N, C)
+
+
+@pytest.mark.parametrize(
+    ("wrong", "wrong_outputs", "phrase"),
+    [
+        (_batchnorm_dgamma_as_mean, ["dgamma"], "a mean instead of a sum"),
+        (_batchnorm_swapped, ["dgamma", "dbeta"], "swapped"),
+        (_batchnorm_dbeta_not_summed, ["dbeta"], "sum over the batch axis 0"),
+    ],
+    ids=["dgamma-mean", "dgamma-dbeta-swapped", "dbeta-not-summed"],
+)
+def test_batchnorm_hint_speaks_only_of_the_wrong_outputs(wrong, wrong_outputs, phrase, capsys):
+    """With dx right, nothing may send the learner to change dx (a zero difference is
+    'proportional to x_hat' too, which once produced exactly that hint)."""
+    assert check("batchnorm_backward", wrong) is False
+    out = capsys.readouterr().out
+    assert phrase in out, out
+    assert "x_hat * mean(dout * x_hat)" not in out, out
+    assert "\n  dx " not in out, out
+    for name in wrong_outputs:
+        assert f"\n  {name} " in out, out
+    assert "dx" in out.splitlines()[-1] and "right" in out.splitlines()[-1], out
+
+
+MULTI_OUTPUT = {  # exercise -> its outputs, in order
+    "dense_backward": ("dx", "dW", "db"),
+    "conv2d_backward": ("dx", "dW"),
+    "batchnorm_backward": ("dx", "dgamma", "dbeta"),
+    "nonsaturating_g_loss": ("loss", "dlogits"),
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "spoiled"),
+    [(n, i) for n, outs in MULTI_OUTPUT.items() for i in range(len(outs))],
+    ids=[f"{n}-{o}" for n, outs in MULTI_OUTPUT.items() for o in outs],
+)
+def test_only_the_spoiled_output_is_named(name, spoiled, capsys):
+    """The reference with ONE output made wrong (plus 0.5 everywhere): the message names that
+    output and calls every other one right."""
+
+    def one_wrong(*args):
+        outs = list(getattr(solutions, name)(*args))
+        outs[spoiled] = outs[spoiled] + 0.5
+        return tuple(outs)
+
+    assert check(name, one_wrong) is False
+    out = capsys.readouterr().out
+    names = MULTI_OUTPUT[name]
+    problem_lines = [line for line in out.splitlines() if line.startswith("  ") and not line.startswith("    ")]
+    assert problem_lines[0].startswith(f"  {names[spoiled]} "), out
+    others = [n for n in names if n != spoiled and n != names[spoiled]]
+    assert not any(line.startswith(f"  {o} ") for line in problem_lines for o in others), out
+    assert all(o in problem_lines[-1] for o in others) and "right" in problem_lines[-1], out
+
+
 def test_checker_reports_an_exception_instead_of_raising(capsys):
     assert check("dense_backward", lambda dout, x, W: (dout @ W, None, None)) is False
     assert "raised ValueError" in capsys.readouterr().out
