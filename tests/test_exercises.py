@@ -1,15 +1,33 @@
 """The exercise checkers: each one FAILS a blank stub, FAILS a plausible wrong answer
-(naming the mistake in its hint), and PASSES the reference solution; the reference
-solutions themselves agree with the library's layers and with central differences."""
+(naming the mistake in its hint), and PASSES the reference solution, which lives in
+notebooks/solutions.py and which the checkers never import; the reference solutions
+themselves agree with the library's layers and with central differences."""
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from minigan import solutions
 from minigan.exercises import CHECKERS, check
 from minigan.gradcheck import numerical_gradient, rel_error
 from minigan.layers import BatchNorm, Conv2D, ConvTranspose2D, Dense, LeakyReLU, Sigmoid, Tanh, col2im, im2col
 from minigan.losses import NonSaturating, sigmoid
+
+SOLUTIONS_PATH = Path(__file__).resolve().parents[1] / "notebooks" / "solutions.py"
+
+
+def _load_solutions():
+    """The reference solutions, which live beside the notebooks, not in the package."""
+    spec = importlib.util.spec_from_file_location("course_solutions", SOLUTIONS_PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+solutions = _load_solutions()
 
 
 def stub(*args, **kwargs):
@@ -181,6 +199,33 @@ def test_checker_fails_a_plausible_wrong_answer_with_a_hint(name, wrong, phrase,
     out = capsys.readouterr().out
     assert "not yet" in out
     assert phrase in out, out
+
+
+def test_the_package_ships_no_solutions():
+    assert importlib.util.find_spec("minigan.solutions") is None
+
+
+def test_check_grades_with_the_solutions_module_hidden():
+    """In a fresh interpreter where importing minigan.solutions (or a top-level
+    solutions) fails, every checker still grades: the reference passes, the stub fails."""
+    script = f"""
+import importlib.util, sys
+sys.modules["minigan.solutions"] = None  # any import of it raises ImportError
+sys.modules["solutions"] = None
+from minigan.exercises import CHECKERS, check
+spec = importlib.util.spec_from_file_location("course_solutions", {str(SOLUTIONS_PATH)!r})
+reference = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(reference)
+def stub(*args, **kwargs):
+    raise NotImplementedError
+for name in CHECKERS:
+    assert check(name, getattr(reference, name)) is True, name
+    assert check(name, stub) is False, name
+print("graded", len(CHECKERS))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"graded {len(CHECKERS)}" in result.stdout
 
 
 # ---- a hint speaks only of an output that is wrong --------------------------------------
