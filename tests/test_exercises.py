@@ -429,3 +429,44 @@ def test_nonsaturating_solution_matches_the_library_even_at_extreme_logits():
     assert loss == pytest.approx(float(want_loss), rel=1e-12)
     np.testing.assert_allclose(dlogits, want_d, rtol=1e-12)
     assert np.isfinite(loss)
+
+
+# ---- the documented way to add an exercise works as written ---------------------------------
+def _readme_exercise():
+    """The code blocks of notebooks/README.md's "Adding an exercise" section, run in one namespace."""
+    text = (SOLUTIONS_PATH.parent / "README.md").read_text()
+    section = text.split("### Adding an exercise", 1)[1].split("\n## ", 1)[0]
+    blocks = [b.split("\n", 1)[1] for b in section.split("```python")[1:]]
+    blocks = [b.split("```", 1)[0] for b in blocks]
+    assert len(blocks) == 2, "the section shows the checker, then the notebook cell"
+    namespace = {}
+    exec(blocks[0], namespace)  # noqa: S102  (the documented code itself) defines check_elu_backward
+    return namespace, blocks[1]
+
+
+def test_readme_exercise_fails_the_stub_and_passes_a_right_answer(capsys):
+    namespace, notebook_cell = _readme_exercise()
+    exec(notebook_cell, namespace)  # noqa: S102  the stub, checked
+    assert "elu_backward: not yet" in capsys.readouterr().out
+
+    def elu_backward(dout, x, alpha):
+        return dout * np.where(x > 0, 1.0, alpha * np.exp(x))
+
+    assert namespace["check_elu_backward"](elu_backward) is True
+    assert "elu_backward: correct!" in capsys.readouterr().out
+
+
+def test_readme_exercise_names_its_mistakes(capsys):
+    namespace, _ = _readme_exercise()
+    check_elu_backward = namespace["check_elu_backward"]
+
+    assert check_elu_backward(lambda dout, x, alpha: np.where(x > 0, dout, alpha * dout)) is False
+    out = capsys.readouterr().out
+    assert "dx is off" in out and "Hint: below 0 the slope of alpha * (exp(x) - 1) is alpha * exp(x)" in out, out
+
+    assert check_elu_backward(lambda dout, x, alpha: np.where(x > 0, 1.0, alpha * np.exp(x))) is False
+    assert "the chain rule" in capsys.readouterr().out
+
+    assert check_elu_backward(lambda dout, x, alpha: -dout * np.where(x > 0, 1.0, alpha * np.exp(x))) is False
+    out = capsys.readouterr().out
+    assert "wrong sign" in out and "Hint" not in out, out
