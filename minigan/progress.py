@@ -1,6 +1,10 @@
 """A progress bar for long loops: tqdm when it is installed, else one line per loop.
 
 Set TQDM_DISABLE=1 (or pass enabled=False) to silence it.
+
+Always tqdm's text bar, in Jupyter too: the widget bar of ``tqdm.auto`` keeps only
+its first state ("0%") in a saved notebook, so an executed notebook read as a
+document showed frozen bars; the text bar's last line is its final state.
 """
 
 import os
@@ -32,7 +36,7 @@ def progress_bar(items, desc="", enabled=True):
     """Iterate over ``items`` showing progress; the returned object has set_postfix() and close()."""
     enabled = enabled and os.environ.get("TQDM_DISABLE", "") in ("", "0")
     try:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm  # the text bar (see above), not tqdm.auto's widget
     except ImportError:
         return _LinePrinter(items, desc, enabled)
     return tqdm(items, desc=desc, disable=not enabled, leave=True, dynamic_ncols=True)
