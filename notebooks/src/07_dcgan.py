@@ -213,7 +213,8 @@ if judge is not None:
     samples = digits.from_model(gan.sample(), -1, 1)  # uint8 (64, 1, 28, 28): all of the fixed noise
     N_MORE = 200 if FAST else 2000
     z = np.random.default_rng(1).standard_normal((N_MORE, r.latent_dim)).astype(np.float32)
-    more = digits.from_model(gan.sample(z=z), -1, 1)  # uint8 (N_MORE, 1, 28, 28), noise G has not been shown
+    # uint8 (N_MORE, 1, 28, 28) from noise G has not been shown, 200 at a time to keep memory small
+    more = np.concatenate([digits.from_model(gan.sample(z=z[i : i + 200]), -1, 1) for i in range(0, N_MORE, 200)])
     unseen = real_digits()[0][-1000:]  # the judge's held-out digits, uint8 (1000, 1, 28, 28)
     rows = [
         ("G, the 64 fixed-noise samples", samples),
