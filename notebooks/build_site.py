@@ -56,7 +56,7 @@ th, td { border: 1px solid #ddd; padding: 0.25rem 0.5rem; vertical-align: top; }
 .math-wide { display: inline-block; max-width: 100%; overflow-x: auto; overflow-y: hidden; vertical-align: -0.35em; }
 math[display="block"] { font-size: 1.1em; }
 blockquote { margin: 1rem 0; padding: 0.25rem 1rem; border-left: 4px solid #c8d3e0; background: #f6f8fb; }
-ol.toc li { margin: 0.4rem 0; }
+ul.toc { list-style: none; padding-left: 0; } ul.toc li { margin: 0.5rem 0; }  /* titles carry their numbers */
 """
 
 PAGE = """\
@@ -195,9 +195,9 @@ def build(out, notebooks=None):
         body = "\n".join([nav(chapters, i, "top"), *(cell_to_html(c) for c in nb.cells), nav(chapters, i, "bottom")])
         (out / chapters[i][0]).write_text(page(chapters[i][1], body))
     toc = "\n".join(f'<li><a href="{href}">{html.escape(title)}</a></li>' for href, title in chapters)
-    mode = "fast mode (little data, few steps)" if os.environ.get("MINIGAN_FAST") == "1" else "full length"
+    mode = "in fast mode (little data, few steps)" if os.environ.get("MINIGAN_FAST") == "1" else "at full length"
     index = (f"<h1>minigan: the course</h1>\n<p>The {len(chapters)} notebooks of the course, run top to bottom "
-             f"({mode}) with their figures. Read them in order.</p>\n<ol class=\"toc\">\n{toc}\n</ol>")  # fmt: skip
+             f"{mode}, with their figures. Read them in order.</p>\n<ul class=\"toc\">\n{toc}\n</ul>")  # fmt: skip
     (out / "index.html").write_text(page("minigan: the course", index))
     (out / "style.css").write_text(STYLE)
     return [out / "index.html", *(out / href for href, _ in chapters)]
