@@ -99,8 +99,12 @@ def exercise_stubs(source):
     code cell whose body raises NotImplementedError: the cell's exercises."""
     if "NotImplementedError" not in source:
         return []
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # a cell with an IPython magic or shell line is not an exercise
+        return []
     stubs = []
-    for node in ast.parse(source).body:
+    for node in tree.body:
         if isinstance(node, ast.FunctionDef) and any(
             isinstance(n, ast.Raise) and "NotImplementedError" in ast.unparse(n.exc or n) for n in ast.walk(node)
         ):
