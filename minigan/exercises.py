@@ -4,9 +4,9 @@
     check("batchnorm_backward", my_batchnorm_backward)
 
 ``check`` runs your function on a few random float64 inputs, compares every
-output with the reference solution (``minigan.solutions``), prints "correct" or
-what is wrong with a hint, and returns True or False. It never raises because
-an answer is wrong (only for an exercise name it does not know).
+output with what it must be, prints "correct" or, for each wrong output, what is
+wrong with a hint, and returns True or False. It never raises because an answer
+is wrong (only for an exercise name it does not know).
 
 The exercises and the function each one expects (shapes in the docstrings of
 the checkers below):
@@ -22,31 +22,107 @@ the checkers below):
     notebook 05  batchnorm_backward(dout, x_hat, gamma, inv_std) -> (dx, dgamma, dbeta)
     notebook 06  nonsaturating_g_loss(logits_fake) -> (loss, dlogits)
 
-How an answer is graded: outputs must have the reference's shapes and agree
-entry by entry to a relative error below 1e-7 (``gradcheck.rel_error``; tiny
-entries are compared absolutely). Before the generic "off by ..." message, the
-checker compares your outputs with the classic mistakes for that exercise and,
-if one matches, names it.
+How an answer is graded, without a copy of the answer: every expected output
+comes from a property the answer must have, computed here from the forward pass.
+
+    a backward pass       central differences of its forward pass (notebook 03's
+                          own tool): dx[i] = (L(x + eps e_i) - L(x - eps e_i)) / (2 eps)
+                          for L = sum(dout * forward(x))
+    the transposed conv   the adjoint identity <convT(x), v> = <x, conv(v)>, with v
+                          running over the basis of the output
+    the losses            a closed form for the value, central differences for the gradient
+    numerical_gradient    the exact derivatives of two functions
+    relative_error        values worked out by hand
+
+Outputs must have the expected shapes and agree entry by entry within the
+library's gradient-check rule (``gradcheck.rel_error``: relative error below 1e-6,
+or absolute below 1e-8 for entries near 0). For each wrong output the checker
+compares it with the classic mistakes for that output and, if one matches,
+names it; a hint only ever speaks of an output that is wrong.
+
+Adding an exercise (notebooks/README.md shows a whole one): write its forward
+pass, compute the expected outputs with ``numerical_backward`` (or another
+property), list ``Mistake``s, and call ``grade``.
 """
 
+from collections.abc import Callable
 from functools import partial
+from typing import NamedTuple
 
 import numpy as np
 
-from . import solutions
-from .gradcheck import rel_error
+from .gradcheck import ABS_TOLERANCE, TOLERANCE, rel_error
 from .layers import col2im, im2col
 from .losses import sigmoid, softplus
 
-TOLERANCE = 1e-7  # relative; the inputs are float64, so a right answer is ~1e-15 off
-ABS_TOLERANCE = 1e-10
+MATCH_TOLERANCE = 1e-9  # "your output IS this known mistake": two formulas agree to rounding
+
+
+# ---- the public pieces: a property to grade against, mistakes, grade() ----------------------
+def numerical_backward(forward, x, dout, eps=1e-5):
+    """The gradient of L = sum(dout * forward(x)) with respect to x, by central differences:
+
+        dx[i] = sum(dout * (forward(x + eps e_i) - forward(x - eps e_i))) / (2 eps)
+
+    which is what a correct backward(dout) returns (notebook 03). One entry of x at a time.
+    forward: a function of x alone.   x: a float64 array (not changed).   dout: shaped like forward(x).
+    eps: the step. The difference is taken before the sum, so outputs that x[i] does not
+    touch add no rounding. For a forward that is linear in x, central differences are
+    exact for ANY step, so pass eps=1.0 there and nothing but rounding is left.
+    """
+    x = np.array(x, dtype=np.float64)  # our own copy, perturbed in place
+    dx = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + eps
+        plus = forward(x)
+        x[i] = old - eps
+        minus = forward(x)
+        x[i] = old
+        dx[i] = float((dout * (plus - minus)).sum()) / (2 * eps)
+    return dx
+
+
+class Mistake(NamedTuple):
+    """A classic mistake for one output: when the learner's ``output`` equals
+    ``wrong(*args)`` on a case, ``hint`` is printed under that output's message."""
+
+    output: str  # the output's name, e.g. "db"
+    wrong: Callable  # wrong(*args) -> the value that output has when the mistake is made
+    hint: str
+
+
+class _Wrong(Exception):
+    """Raised inside a checker to stop at the first wrong case; carries the message."""
+
+
+def grade(exercise, fn, cases, expected, outputs, mistakes=(), diagnose=None):
+    """Grade ``fn`` on every case; print the verdict and return True (correct) or False.
+
+    exercise: the name printed in the verdict
+    fn:       the learner's function; it is run on copies of each case's arguments
+    cases:    a list of argument tuples for fn (float64 arrays, made with a seeded generator)
+    expected: expected(*args) -> the right outputs (a tuple when there are several), computed
+              from a property, never from a copy of the answer: numerical_backward, an identity
+    outputs:  the outputs' names, e.g. ("dx", "dW", "db"); each wrong one gets its own message
+    mistakes: Mistakes to name when an output equals a known wrong value
+    diagnose: optional diagnose(output, args, got, want) -> a hint or None, asked about a wrong
+              output that no Mistake matched
+    """
+
+    def run():
+        worst = 0.0
+        for args in cases:
+            outs = _unpack(_call(fn, args), outputs)
+            wants = _unpack(expected(*_copy(args)), outputs)
+            _explain(outs, wants, args, outputs, mistakes, diagnose)
+            worst = max(worst, *(_error(g, w) for g, w in zip(outs, wants, strict=True)))
+        return f"{len(cases)} random cases, largest relative error {worst:.1e}"
+
+    return _report(exercise, run)
 
 
 # ---- grading machinery ----------------------------------------------------------
-class _Wrong(Exception):
-    """Raised inside a checker to stop at the first problem; carries the message."""
-
-
 def _rng():
     return np.random.default_rng(12345)
 
@@ -55,9 +131,9 @@ def _copy(args):
     return tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
 
 
-def _error(got, want):
-    """gradcheck's relative error (absolute for tiny entries), for arrays or plain numbers."""
-    return rel_error(np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64), TOLERANCE, ABS_TOLERANCE)
+def _error(got, want, tol=TOLERANCE, atol=ABS_TOLERANCE):
+    """gradcheck's relative error (absolute for entries near 0), for arrays or plain numbers."""
+    return rel_error(np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64), tol, atol)
 
 
 def _call(fn, args, kwargs=None, copy=True):
@@ -125,7 +201,7 @@ def _compare(name, got, want):
     if _error(-got, want) < TOLERANCE:
         return f"{name} has the wrong sign everywhere."
     scale = float((got * want).sum() / (want * want).sum()) if np.any(want) else 0.0
-    if scale != 0 and _error(got, scale * want) < TOLERANCE:
+    if want.size > 1 and scale != 0 and _error(got, scale * want) < TOLERANCE:  # (one number is always a multiple)
         return (f"{name} is {scale:.4g} times the right answer: a missing or extra factor "
                 "(a mean instead of a sum, a 1/N, a 2?).")  # fmt: skip
     if want.ndim == 0:
@@ -138,7 +214,7 @@ def _compare(name, got, want):
 
 
 def _quietly(wrong_fn, args):
-    """A known mistake's outputs on args, or None when that mistake cannot even run on them."""
+    """A known mistake's value on args, or None when that mistake cannot even run on them."""
     try:
         with np.errstate(all="ignore"):
             return wrong_fn(*args)
@@ -146,54 +222,40 @@ def _quietly(wrong_fn, args):
         return None
 
 
-def _matches(outs, wants):
-    """True when every output has the same shape as, and agrees with, the corresponding want."""
-    if not isinstance(wants, (tuple, list)) or len(outs) != len(wants):
+def _same(got, wrong):
+    """True when got has wrong's shape and equals it to rounding (both finite)."""
+    if wrong is None:
         return False
-    for got, want in zip(outs, wants, strict=True):
-        try:
-            got = np.asarray(got, dtype=np.float64)
-        except (TypeError, ValueError):
-            return False
-        want = np.asarray(want, dtype=np.float64)
-        if got.shape != want.shape or not np.all(np.isfinite(got)) or _error(got, want) >= TOLERANCE:
-            return False
-    return True
+    try:
+        got = np.asarray(got, dtype=np.float64)
+        wrong = np.asarray(wrong, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    if got.shape != wrong.shape or not np.all(np.isfinite(got)) or not np.all(np.isfinite(wrong)):
+        return False
+    return _error(got, wrong, MATCH_TOLERANCE, MATCH_TOLERANCE * 1e-3) < MATCH_TOLERANCE
 
 
-def _grade(exercise, fn, cases, reference, names, mistakes=(), diagnose=None):
-    """Grade fn against reference on every case; print the verdict and return True/False.
-
-    cases:     list of argument tuples
-    reference: the reference solution (same signature)
-    names:     the names of the outputs, e.g. ("dx", "dW", "db")
-    mistakes:  (wrong_fn, hint) pairs: when fn agrees with wrong_fn on a case, the hint is given
-    diagnose:  optional diagnose(args, outs, wants) -> a hint or None, tried after the mistakes
-    """
-
-    def run():
-        worst = _worst_error(fn, cases, reference, names, mistakes, diagnose)
-        return f"{len(cases)} random cases, largest relative error {worst:.1e}"
-
-    return _report(exercise, run)
-
-
-def _worst_error(fn, cases, reference, names, mistakes, diagnose):
-    """The largest error of fn over the cases; raises _Wrong at the first wrong output."""
-    worst = 0.0
-    for args in cases:
-        outs = _unpack(_call(fn, args), names)
-        wants = _unpack(reference(*_copy(args)), names)
-        problems = [p for p in (_compare(n, g, w) for n, g, w in zip(names, outs, wants, strict=True)) if p]
-        if problems:
-            for wrong_fn, hint in mistakes:
-                wrong = _quietly(wrong_fn, _copy(args))
-                if _matches(outs, (wrong,) if len(names) == 1 else wrong):
-                    raise _Wrong(f"{problems[0]}\n  Hint: {hint}")
-            hint = diagnose(args, outs, wants) if diagnose else None
-            raise _Wrong(problems[0] + (f"\n  Hint: {hint}" if hint else ""))
-        worst = max(worst, *(_error(g, w) for g, w in zip(outs, wants, strict=True)))
-    return worst
+def _explain(outs, wants, args, names, mistakes, diagnose):
+    """Raise _Wrong with one message per wrong output (and its hint, if any); return if all are right."""
+    lines, hints_given, right = [], set(), []
+    for name, got, want in zip(names, outs, wants, strict=True):
+        problem = _compare(name, got, want)
+        if problem is None:
+            right.append(name)
+            continue
+        hint = next((m.hint for m in mistakes if m.output == name and _same(got, _quietly(m.wrong, _copy(args)))),
+                    None)  # fmt: skip
+        if hint is None and diagnose is not None:
+            hint = diagnose(name, args, got, want)
+        lines.append(problem)
+        if hint and hint not in hints_given:  # one mistake can spoil two outputs: say it once
+            lines.append(f"  Hint: {hint}")
+            hints_given.add(hint)
+    if lines:
+        if right:
+            lines.append(f"({', '.join(right)} {'is' if len(right) == 1 else 'are'} right.)")
+        raise _Wrong("\n  ".join(lines))
 
 
 def _report(name, run):
@@ -211,53 +273,70 @@ def _report(name, run):
 def check_sigmoid_backward(fn):
     """fn(dout, y) -> dx, where y = sigmoid(x) is what forward kept.   dy/dx = y (1 - y).
 
-    dout, y, dx: the same shape (any).
+    dout, y, dx: the same shape (any). Expected: central differences of sigmoid at x = log(y / (1 - y)).
     """
     rng = _rng()
     cases = []
     for shape in [(4, 5), (3, 2, 6)]:
         y = 1 / (1 + np.exp(-3 * rng.standard_normal(shape)))
         cases.append((rng.standard_normal(shape), y))
+
+    def expected(dout, y):
+        x = np.log(y) - np.log1p(-y)  # the x that forward saw
+        return numerical_backward(lambda x: 1 / (1 + np.exp(-x)), x, dout)
+
     mistakes = [
-        (lambda dout, y: dout * y, "dy/dx = y * (1 - y): you have only the y."),
-        (lambda dout, y: dout * (1 - y), "dy/dx = y * (1 - y): you have only the (1 - y)."),
-        (lambda dout, y: y * (1 - y), "multiply the local derivative by dout (the chain rule)."),
-        (lambda dout, y: dout * (1 / (1 + np.exp(-y))) * (1 - 1 / (1 + np.exp(-y))),
-         "y is already sigmoid(x): do not apply the sigmoid to it again."),
+        Mistake("dx", lambda dout, y: dout * y, "dy/dx = y * (1 - y): you have only the y."),
+        Mistake("dx", lambda dout, y: dout * (1 - y), "dy/dx = y * (1 - y): you have only the (1 - y)."),
+        Mistake("dx", lambda dout, y: y * (1 - y), "multiply the local derivative by dout (the chain rule)."),
+        Mistake("dx", lambda dout, y: dout * (1 / (1 + np.exp(-y))) * (1 - 1 / (1 + np.exp(-y))),
+                "y is already sigmoid(x): do not apply the sigmoid to it again."),
     ]  # fmt: skip
-    return _grade("sigmoid_backward", fn, cases, solutions.sigmoid_backward, ("dx",), mistakes)
+    return grade("sigmoid_backward", fn, cases, expected, ("dx",), mistakes)
 
 
 def check_tanh_backward(fn):
     """fn(dout, y) -> dx, where y = tanh(x) is what forward kept.   dy/dx = 1 - y^2.
 
-    dout, y, dx: the same shape (any).
+    dout, y, dx: the same shape (any). Expected: central differences of tanh at x = arctanh(y).
     """
     rng = _rng()
     cases = [(rng.standard_normal(s), np.tanh(2 * rng.standard_normal(s))) for s in [(4, 5), (2, 3, 4)]]
+
+    def expected(dout, y):
+        return numerical_backward(np.tanh, np.arctanh(y), dout)
+
     mistakes = [
-        (lambda dout, y: dout * (1 - y), "dy/dx = 1 - y**2: square y."),
-        (lambda dout, y: dout * (1 - np.tanh(y) ** 2), "y is already tanh(x): do not apply tanh to it again."),
-        (lambda dout, y: 1 - y * y, "multiply the local derivative by dout (the chain rule)."),
-    ]
-    return _grade("tanh_backward", fn, cases, solutions.tanh_backward, ("dx",), mistakes)
+        Mistake("dx", lambda dout, y: dout * (1 - y), "dy/dx = 1 - y**2: square y."),
+        Mistake("dx", lambda dout, y: dout * (1 - np.tanh(y) ** 2),
+                "y is already tanh(x): do not apply tanh to it again."),
+        Mistake("dx", lambda dout, y: 1 - y * y, "multiply the local derivative by dout (the chain rule)."),
+    ]  # fmt: skip
+    return grade("tanh_backward", fn, cases, expected, ("dx",), mistakes)
 
 
 def check_leaky_relu_backward(fn):
     """fn(dout, x, alpha) -> dx.   dy/dx = 1 where x > 0, alpha elsewhere.
 
     dout, x, dx: the same shape (any); alpha: a float in (0, 1).
+    Expected: central differences of the forward (exact: it is linear on each side, and no x is near 0).
     """
     rng = _rng()
     cases = [(rng.standard_normal(s), rng.standard_normal(s), a) for s, a in [((4, 5), 0.2), ((2, 3, 4), 0.01)]]
+
+    def expected(dout, x, alpha):
+        return numerical_backward(lambda x: np.where(x > 0, x, alpha * x), x, dout, eps=1e-6)
+
     mistakes = [
-        (lambda dout, x, a: dout, "on the negative side (x <= 0) the slope is alpha, not 1."),
-        (lambda dout, x, a: dout * (x > 0), "that is ReLU's backward: on the negative side the slope is alpha, not 0."),
-        (lambda dout, x, a: np.where(x > 0, a * dout, dout), "the two slopes are swapped: 1 for x > 0, alpha below."),
-        (lambda dout, x, a: np.where(x > 0, x, a * x),
-         "that is the forward pass; backward multiplies dout by the slope."),
+        Mistake("dx", lambda dout, x, a: dout, "on the negative side (x <= 0) the slope is alpha, not 1."),
+        Mistake("dx", lambda dout, x, a: dout * (x > 0),
+                "that is ReLU's backward: on the negative side the slope is alpha, not 0."),
+        Mistake("dx", lambda dout, x, a: np.where(x > 0, a * dout, dout),
+                "the two slopes are swapped: 1 for x > 0, alpha below."),
+        Mistake("dx", lambda dout, x, a: np.where(x > 0, x, a * x),
+                "that is the forward pass; backward multiplies dout by the slope."),
     ]  # fmt: skip
-    return _grade("leaky_relu_backward", fn, cases, solutions.leaky_relu_backward, ("dx",), mistakes)
+    return grade("leaky_relu_backward", fn, cases, expected, ("dx",), mistakes)
 
 
 def check_dense_backward(fn):
@@ -265,14 +344,23 @@ def check_dense_backward(fn):
 
     dout: (N, out)   x: (N, in)   W: (in, out)
     dx: (N, in)   dW: (in, out)   db: (out,)
+    Expected: central differences of x @ W + b in x, W and b (exact for any step: y is linear in each).
     """
     rng = _rng()
     cases = [tuple(rng.standard_normal(s) for s in [(n, o), (n, i), (i, o)]) for n, i, o in [(4, 5, 3), (7, 2, 6)]]
+
+    def expected(dout, x, W):
+        b = np.zeros(W.shape[1])
+        dx = numerical_backward(lambda x: x @ W + b, x, dout, eps=1.0)
+        dW = numerical_backward(lambda W: x @ W + b, W, dout, eps=1.0)
+        db = numerical_backward(lambda b: x @ W + b, b, dout, eps=1.0)
+        return dx, dW, db
+
     mistakes = [
-        (lambda dout, x, W: (dout @ W.T, x.T @ dout, dout.mean(axis=0)),
-         "db sums dout over the batch (each example adds its own gradient), it does not average it."),
+        Mistake("db", lambda dout, x, W: dout.mean(axis=0),
+                "db sums dout over the batch (each example adds its own gradient), it does not average it."),
     ]  # fmt: skip
-    return _grade("dense_backward", fn, cases, solutions.dense_backward, ("dx", "dW", "db"), mistakes)
+    return grade("dense_backward", fn, cases, expected, ("dx", "dW", "db"), mistakes)
 
 
 # ---- notebook 03: gradient checking ----------------------------------------------------
@@ -339,7 +427,7 @@ def check_numerical_gradient(fn):
             if problem:
                 for wrong_fn, hint in mistakes:
                     x_try = x0.copy()
-                    if _matches((got,), (wrong_fn(partial(f_of, x_try), x_try, eps),)):
+                    if _same(got, wrong_fn(partial(f_of, x_try), x_try, eps)):
                         problem += f"\n  Hint: {hint}"
                         break
                 raise _Wrong(f"for {what}: {problem}")
@@ -353,16 +441,22 @@ def check_relative_error(fn):
     """fn(a, b) -> a float: max_i |a_i - b_i| / max(|a_i| + |b_i|, 1e-12).
 
     a, b: float arrays of the same shape. 0 when equal, 1 when every entry differs in sign.
+    Expected: each case's value worked out by hand (in the comment beside it).
     """
     rng = _rng()
     a = rng.standard_normal((4, 3))
-    cases = [  # (what, a, b, the hint when the answer is inf or nan)
-        ("nearly equal arrays", a, a + 1e-6 * rng.standard_normal((4, 3)), None),
-        ("entries of opposite signs", np.array([1e-3, 2.0, -1.0]), np.array([-1e-3, 2.0, -1.1]),
+    r = rng.uniform(1e-7, 1e-6, (4, 3))
+    cases = [  # (what, a, b, the value, the hint when the answer is inf or nan)
+        # b = a (1 + r), r > 0: entry error |a r| / (|a| + |a| (1 + r)) = r / (2 + r)
+        ("nearly equal arrays", a, a * (1 + r), float((r / (2 + r)).max()), None),
+        # entry by entry: 2e-3 / 2e-3 = 1, 0 / 4 = 0, 0.1 / 2.1
+        ("entries of opposite signs", np.array([1e-3, 2.0, -1.0]), np.array([-1e-3, 2.0, -1.1]), 1.0,
          "the denominator is |a| + |b| per entry; |a + b| is 0 where a = -b."),
-        ("two arrays of zeros", np.zeros(5), np.zeros(5),
+        # 0 / max(0, 1e-12) = 0
+        ("two arrays of zeros", np.zeros(5), np.zeros(5), 0.0,
          "with a = b = 0 you computed 0 / 0: floor the denominator, max(|a| + |b|, 1e-12)."),
-        ("a = [3, 1], b = [1, 1]", np.array([3.0, 1.0]), np.array([1.0, 1.0]), None),
+        # 2 / 4 and 0 / 2
+        ("a = [3, 1], b = [1, 1]", np.array([3.0, 1.0]), np.array([1.0, 1.0]), 0.5, None),
     ]  # fmt: skip
     mistakes = [
         (lambda a, b: (np.abs(a - b) / np.maximum(np.abs(a + b), 1e-12)).max(),
@@ -374,18 +468,18 @@ def check_relative_error(fn):
     ]  # fmt: skip
 
     def run():
-        for what, a, b, hint_if_infinite in cases:
+        for what, a, b, value, hint_if_infinite in cases:
             got = _call(fn, (a, b))
             if np.ndim(got) != 0:
                 raise _Wrong(f"for {what}: return one number (the max over all entries), "
                              f"got an array of shape {np.shape(got)}.")  # fmt: skip
-            problem = _compare("the relative error", got, solutions.relative_error(a, b))
+            problem = _compare("the relative error", got, value)
             if not problem:
                 continue
             if hint_if_infinite and "inf or nan" in problem:
                 raise _Wrong(f"for {what}: the relative error is {got}: a division by 0.\n  Hint: {hint_if_infinite}")
             for wrong_fn, hint in mistakes:
-                if _matches((got,), (_quietly(wrong_fn, (a, b)),)):
+                if _same(got, _quietly(wrong_fn, (a, b))):
                     raise _Wrong(f"for {what}: {problem}\n  Hint: {hint}")
             raise _Wrong(f"for {what}: {problem}")
         return f"{len(cases)} cases, including zeros and opposite signs"
@@ -394,6 +488,17 @@ def check_relative_error(fn):
 
 
 # ---- notebook 04: convolutions ------------------------------------------------------------
+def _conv(x, W, stride, padding):
+    """A plain convolution to grade against, written without im2col: every output pixel is
+    the sum of its k x k window of the padded input times the kernel.
+    x: (N, C_in, H, W)   W: (C_out, C_in, k, k)   ->   (N, C_out, Ho, Wo)
+    """
+    k = W.shape[2]
+    padded = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (k, k), axis=(2, 3))  # (N, C_in, H', W', k, k)
+    return np.einsum("nchwij,ocij->nohw", windows[:, :, ::stride, ::stride], W)
+
+
 _CONV_SETTINGS = [  # (N, C_in, C_out, H, k, stride, padding)
     (2, 3, 4, 5, 3, 1, 0),
     (2, 2, 3, 7, 3, 2, 1),
@@ -428,14 +533,30 @@ def check_conv2d_backward(fn):
     dout: (N, C_out, Ho, Wo)   cols: (C_in*k*k, N*Ho*Wo)   W: (C_out, C_in, k, k)
     x_shape: (N, C_in, H, W)   dx: (N, C_in, H, W)   dW: like W.
     Use ``col2im`` from ``minigan.layers`` for dx.
+    Expected: central differences of the convolution, in x (of a plain convolution written here)
+    and in W (of the forward above); exact for any step, as y is linear in each.
     """
     cases = _conv_cases(_rng())
+
+    def expected(dout, cols, W, x_shape, stride, padding):
+        C_out = W.shape[0]
+
+        def from_cols(W):  # the forward above, as a function of W
+            N, _, Ho, Wo = dout.shape
+            return (W.reshape(C_out, -1) @ cols).reshape(C_out, N, Ho, Wo).transpose(1, 0, 2, 3)
+
+        x_any = np.zeros(x_shape)  # dL/dx does not depend on x: y is linear in x
+        dx = numerical_backward(lambda x: _conv(x, W, stride, padding), x_any, dout, eps=1.0)
+        dW = numerical_backward(from_cols, W, dout, eps=1.0)
+        return dx, dW
+
+    hint = ("dout is (N, C_out, Ho, Wo) but the matrix product needs (C_out, N*Ho*Wo), channels first: "
+            "dout.transpose(1, 0, 2, 3).reshape(C_out, -1). A reshape alone mixes examples and channels.")  # fmt: skip
     mistakes = [
-        (_conv2d_backward_no_transpose,
-         "dout is (N, C_out, Ho, Wo) but the matrix product needs (C_out, N*Ho*Wo), channels first: "
-         "dout.transpose(1, 0, 2, 3).reshape(C_out, -1). A reshape alone mixes examples and channels."),
-    ]  # fmt: skip
-    return _grade("conv2d_backward", fn, cases, solutions.conv2d_backward, ("dx", "dW"), mistakes)
+        Mistake("dx", lambda *args: _conv2d_backward_no_transpose(*args)[0], hint),
+        Mistake("dW", lambda *args: _conv2d_backward_no_transpose(*args)[1], hint),
+    ]
+    return grade("conv2d_backward", fn, cases, expected, ("dx", "dW"), mistakes)
 
 
 def _conv_transpose2d_no_transpose(x, W, stride, padding, output_padding=0):
@@ -453,33 +574,50 @@ def check_conv_transpose2d_forward(fn):
     x: (N, C_in, H, W)   W: (C_in, C_out, k, k)   (PyTorch's layout)
     y: (N, C_out, Hout, Wout),  Hout = (H - 1) * stride - 2 * padding + k + output_padding
     It is Conv2D's input gradient used as a forward pass: cols = W2.T @ x2, then col2im.
+    Expected: the adjoint identity <convT(x), v> = <x, conv(v)> for every basis vector v of the
+    output, conv being the plain convolution from C_out to C_in channels with the same W.
     """
     rng = _rng()
     cases = []
     settings = [(2, 3, 2, 4, 3, 2, 1, 1), (2, 2, 3, 3, 5, 2, 2, 1), (3, 2, 2, 4, 3, 1, 0, 0)]
     for N, C_in, C_out, H, k, s, p, op in settings:  # (N, C_in, C_out, H, k, stride, padding, output_padding)
         cases.append((rng.standard_normal((N, C_in, H, H)), rng.standard_normal((C_in, C_out, k, k)), s, p, op))
+
+    def expected(x, W, stride, padding, output_padding=0):
+        N, _, H, Wd = x.shape
+        C_out, k = W.shape[1], W.shape[2]
+        Hout = (H - 1) * stride - 2 * padding + k + output_padding
+        Wout = (Wd - 1) * stride - 2 * padding + k + output_padding
+        size = C_out * Hout * Wout
+        basis = np.eye(size).reshape(size, C_out, Hout, Wout)  # every v = e_j of one example's output
+        conv_basis = _conv(basis, W, stride, padding)  # (size, C_in, H, W): conv(e_j)
+        y = x.reshape(N, -1) @ conv_basis.reshape(size, -1).T  # y[n, j] = <x[n], conv(e_j)>
+        return y.reshape(N, C_out, Hout, Wout)
+
     mistakes = [
-        (_conv_transpose2d_no_transpose,
-         "x is (N, C_in, H, W) but the product needs (C_in, N*H*W), channels first: "
-         "x.transpose(1, 0, 2, 3).reshape(C_in, -1). A reshape alone mixes examples and channels."),
+        Mistake("y", _conv_transpose2d_no_transpose,
+                "x is (N, C_in, H, W) but the product needs (C_in, N*H*W), channels first: "
+                "x.transpose(1, 0, 2, 3).reshape(C_in, -1). A reshape alone mixes examples and channels."),
     ]  # fmt: skip
 
-    def diagnose(args, outs, wants):
-        got_shape, want_shape, op = np.shape(outs[0]), np.shape(wants[0]), args[4]
+    def diagnose(output, args, got, want):
+        got_shape, want_shape, op = np.shape(got), np.shape(want), args[4]
         if len(got_shape) == 4 and op and got_shape[2] == want_shape[2] - op:
             return "add output_padding to the output size: Hout = (H - 1) * stride - 2 * padding + k + output_padding."
         return None
 
-    return _grade("conv_transpose2d_forward", fn, cases, solutions.conv_transpose2d_forward, ("y",), mistakes, diagnose)
+    return grade("conv_transpose2d_forward", fn, cases, expected, ("y",), mistakes, diagnose)
 
 
 # ---- notebook 05: batch normalisation -------------------------------------------------------
+BATCHNORM_EPS = 1e-5
+
+
 def _batchnorm_cases(rng):
     cases = []
     for N, C in [(6, 4), (10, 3)]:
         x = 2 * rng.standard_normal((N, C)) + 1
-        inv_std = 1 / np.sqrt(x.var(axis=0) + 1e-5)  # (C,)
+        inv_std = 1 / np.sqrt(x.var(axis=0) + BATCHNORM_EPS)  # (C,)
         x_hat = (x - x.mean(axis=0)) * inv_std
         gamma = rng.uniform(0.5, 2.0, C)
         cases.append((rng.standard_normal((N, C)), x_hat, gamma, inv_std))
@@ -492,40 +630,51 @@ def check_batchnorm_backward(fn):
     Forward: x_hat = (x - mean) * inv_std, inv_std = 1 / sqrt(var + eps), y = gamma * x_hat + beta,
     with mean and var over the batch (axis 0).
     dout, x_hat, dx: (N, C)   gamma, inv_std, dgamma, dbeta: (C,)
+    Expected: central differences of the forward in x (any x with these x_hat and inv_std will do,
+    as the forward ignores a shift: x = x_hat / inv_std), in gamma and in beta.
     """
     cases = _batchnorm_cases(_rng())
 
-    def eval_mode(dout, x_hat, gamma, inv_std):
-        return gamma * inv_std * dout, (dout * x_hat).sum(0), dout.sum(0)
+    def expected(dout, x_hat, gamma, inv_std):
+        def forward(x):
+            centred = x - x.mean(axis=0)
+            return gamma * centred / np.sqrt((centred**2).mean(axis=0) + BATCHNORM_EPS)
 
-    def no_mean_term(dout, x_hat, gamma, inv_std):
-        dx = gamma * inv_std * (dout - x_hat * (dout * x_hat).mean(0))
-        return dx, (dout * x_hat).sum(0), dout.sum(0)
+        beta = np.zeros_like(gamma)
+        dx = numerical_backward(forward, x_hat / inv_std, dout)
+        dgamma = numerical_backward(lambda gamma: gamma * x_hat + beta, gamma, dout, eps=1.0)  # linear in gamma
+        dbeta = numerical_backward(lambda beta: gamma * x_hat + beta, beta, dout, eps=1.0)  # and in beta
+        return dx, dgamma, dbeta
 
     mistakes = [
-        (eval_mode, "that is the eval-mode gradient. In training the batch mean and variance depend on x too: "
-                    "dx = gamma * inv_std * (dout - mean(dout) - x_hat * mean(dout * x_hat))."),
-        (no_mean_term, "dx misses the - mean(dout) term, which comes from the batch mean depending on x."),
+        Mistake("dx", lambda dout, x_hat, gamma, inv_std: gamma * inv_std * dout,
+                "that is the eval-mode gradient. In training the batch mean and variance depend on x too: "
+                "dx = gamma * inv_std * (dout - mean(dout) - x_hat * mean(dout * x_hat))."),
+        Mistake("dx", lambda dout, x_hat, gamma, inv_std: gamma * inv_std * (dout - x_hat * (dout * x_hat).mean(0)),
+                "dx misses the - mean(dout) term, which comes from the batch mean depending on x."),
+        Mistake("dgamma", lambda dout, x_hat, gamma, inv_std: dout.sum(0),
+                "that is sum(dout), beta's gradient: are dgamma and dbeta swapped? gamma multiplies x_hat, "
+                "so each dout counts times its x_hat."),
+        Mistake("dbeta", lambda dout, x_hat, gamma, inv_std: (dout * x_hat).sum(0),
+                "that is sum(dout * x_hat), gamma's gradient: are dgamma and dbeta swapped? beta is added "
+                "as it is, so each dout counts once."),
     ]  # fmt: skip
 
-    def diagnose(args, outs, wants):
+    def diagnose(output, args, got, want):
         """Is dx wrong by (a multiple of) x_hat in each channel? Then the variance term is the culprit."""
-        dout, x_hat, gamma, inv_std = args
-        try:
-            residual = np.asarray(outs[0], dtype=np.float64) - wants[0]
-        except (TypeError, ValueError):
+        if output != "dx":
             return None
-        if residual.shape != x_hat.shape:
+        x_hat = args[1]
+        residual = np.asarray(got, dtype=np.float64) - want
+        if residual.shape != x_hat.shape or not np.any(residual):
             return None
         coef = (residual * x_hat).sum(0) / (x_hat * x_hat).sum(0)  # least squares, per channel
-        if np.abs(residual - coef * x_hat).max() < 1e-8 * max(1.0, np.abs(wants[0]).max()):
+        if np.abs(residual - coef * x_hat).max() < 1e-6 * max(1.0, np.abs(want).max()):
             return ("dx is off by a term proportional to x_hat: did you forget (or get wrong) the "
                     "- x_hat * mean(dout * x_hat) term? It comes from the variance depending on x.")  # fmt: skip
         return None
 
-    return _grade(
-        "batchnorm_backward", fn, cases, solutions.batchnorm_backward, ("dx", "dgamma", "dbeta"), mistakes, diagnose
-    )
+    return grade("batchnorm_backward", fn, cases, expected, ("dx", "dgamma", "dbeta"), mistakes, diagnose)
 
 
 # ---- notebook 06: the generator's loss ------------------------------------------------------
@@ -535,6 +684,8 @@ def check_nonsaturating_g_loss(fn):
     logits_fake: (N, 1), D's logits on generated samples; D(G(z)) = sigmoid(logit).
     loss = -mean(log sigmoid(logits_fake)), a float;  dlogits: (N, 1), dloss/dlogits.
     One of the cases holds logits of +-1000, where a formula that forms sigmoid first overflows.
+    Expected: the loss from its closed form -log sigmoid(l) = log(1 + exp(-l)) (NumPy's
+    logaddexp(0, -l), which never overflows); dlogits by central differences of that loss.
     """
     rng = _rng()
     cases = [
@@ -543,36 +694,32 @@ def check_nonsaturating_g_loss(fn):
         (np.array([[-1000.0], [-30.0], [0.0], [30.0], [1000.0]]),),
     ]
 
-    def saturating_gradient(t):
-        return float(softplus(-t).mean()), -sigmoid(t) / t.size
+    def expected(logits):
+        def each(t):  # each example's share of the mean
+            return np.logaddexp(0, -t) / t.size
 
-    def saturating(t):
-        return float(-softplus(t).mean()), -sigmoid(t) / t.size
-
-    def no_mean(t):
-        loss, d = solutions.nonsaturating_g_loss(t)
-        return loss, d * t.size
+        return float(each(logits).sum()), numerical_backward(each, logits, np.ones_like(logits))
 
     mistakes = [
-        (saturating_gradient, "dlogits is the SATURATING gradient -sigmoid(l) / N, which vanishes when D "
-                              "rejects the fakes. The derivative of -log sigmoid(l) is sigmoid(l) - 1, divided "
-                              "by N for the mean."),
-        (saturating, "that is the saturating (minimax) loss log(1 - D(G(z))). The non-saturating one is "
-                     "-log D(G(z)) = -log sigmoid(l) = softplus(-l)."),
-        (no_mean, "dlogits is N times too large: the loss is a MEAN over the batch, so divide by N = logits.size."),
+        Mistake("dlogits", lambda t: -sigmoid(t) / t.size,
+                "dlogits is the SATURATING gradient -sigmoid(l) / N, which vanishes when D rejects the fakes. "
+                "The derivative of -log sigmoid(l) is sigmoid(l) - 1, divided by N for the mean."),
+        Mistake("loss", lambda t: float(-softplus(t).mean()),
+                "that is the saturating (minimax) loss log(1 - D(G(z))). The non-saturating one is "
+                "-log D(G(z)) = -log sigmoid(l) = softplus(-l)."),
     ]  # fmt: skip
 
-    def diagnose(args, outs, wants):
-        if not np.all(np.isfinite(np.asarray(outs[0], dtype=np.float64))) or not np.all(
-            np.isfinite(np.asarray(outs[1], dtype=np.float64))
-        ):
+    def diagnose(output, args, got, want):
+        got = np.asarray(got, dtype=np.float64)
+        if not np.all(np.isfinite(got)):
             return ("compute the loss without forming sigmoid first: -log sigmoid(l) = softplus(-l) "
                     "= max(-l, 0) + log1p(exp(-|l|)), and the sigmoid itself from exp(-|l|).")  # fmt: skip
+        n = args[0].size
+        if output == "dlogits" and got.shape == np.shape(want) and _error(got, n * want) < TOLERANCE:
+            return "dlogits is N times too large: the loss is a MEAN over the batch, so divide by N = logits.size."
         return None
 
-    return _grade(
-        "nonsaturating_g_loss", fn, cases, solutions.nonsaturating_g_loss, ("loss", "dlogits"), mistakes, diagnose
-    )
+    return grade("nonsaturating_g_loss", fn, cases, expected, ("loss", "dlogits"), mistakes, diagnose)
 
 
 # ---- the one entry point ---------------------------------------------------------------------

@@ -9,6 +9,10 @@ about every ``every_s`` seconds, and one when the loop ends:
     epoch 1/5: 156 steps in 2 min 13 s  d_loss=0.912 g_loss=1.204
 
 Set TQDM_DISABLE=1 (or pass enabled=False) to silence either.
+
+Always tqdm's text bar, in Jupyter too: the widget bar of ``tqdm.auto`` keeps only
+its first state ("0%") in a saved notebook, so an executed notebook read as a
+document showed frozen bars; the text bar's last line is its final state.
 """
 
 import os
@@ -62,7 +66,7 @@ def progress_bar(items, desc="", enabled=True):
     """Iterate over ``items`` showing progress; the returned object has set_postfix() and close()."""
     enabled = enabled and os.environ.get("TQDM_DISABLE", "") in ("", "0")
     try:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm  # the text bar (see above), not tqdm.auto's widget
     except ImportError:
         return LinePrinter(items, desc, enabled)
     return tqdm(items, desc=desc, disable=not enabled, leave=True, dynamic_ncols=True)

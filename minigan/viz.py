@@ -167,7 +167,7 @@ def _raw_and_trend(ax, x, y, label, color, window):
 WARNING_COLORS = {"nan": "black", "d_wins": "red", "d_saturated": "orange", "collapse": "purple"}
 
 
-def plot_history(history, path=None, window=None, diagnoses=()):
+def plot_history(history, path=None, window=None, diagnoses=(), samples="images"):
     """Training curves of a GAN, one panel per question a learner asks.
 
     history: dict of equal-length lists or arrays (one entry per logged step) with
@@ -179,6 +179,7 @@ def plot_history(history, path=None, window=None, diagnoses=()):
     can no longer tell real from fake; (3) gradient norms, log scale.
     diagnoses: warnings from ``minigan.diagnostics.diagnose``; each is shaded over
     the steps where it held (a line for a single step) and named in the legend.
+    samples: what the data are, for the legend ("images", "numbers", "points").
     Saves a PNG when ``path`` is given. Returns the Figure.
     """
     h = {k: _series(v) for k, v in history.items() if v is not None}
@@ -197,8 +198,8 @@ def plot_history(history, path=None, window=None, diagnoses=()):
     labels = {
         "d_loss": ("discriminator loss", "C0"),
         "g_loss": ("generator loss", "C1"),
-        "d_real": ("D(x): score on real images", "C2"),
-        "d_fake": ("D(G(z)): score on generated images", "C3"),
+        "d_real": (f"D(x): score on real {samples}", "C2"),
+        "d_fake": (f"D(G(z)): score on generated {samples}", "C3"),
         "grad_norm_d": ("discriminator", "C0"),
         "grad_norm_g": ("generator", "C1"),
     }

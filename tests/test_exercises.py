@@ -1,15 +1,33 @@
 """The exercise checkers: each one FAILS a blank stub, FAILS a plausible wrong answer
-(naming the mistake in its hint), and PASSES the reference solution; the reference
-solutions themselves agree with the library's layers and with central differences."""
+(naming the mistake in its hint), and PASSES the reference solution, which lives in
+notebooks/solutions.py and which the checkers never import; the reference solutions
+themselves agree with the library's layers and with central differences."""
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from minigan import solutions
 from minigan.exercises import CHECKERS, check
 from minigan.gradcheck import numerical_gradient, rel_error
 from minigan.layers import BatchNorm, Conv2D, ConvTranspose2D, Dense, LeakyReLU, Sigmoid, Tanh, col2im, im2col
 from minigan.losses import NonSaturating, sigmoid
+
+SOLUTIONS_PATH = Path(__file__).resolve().parents[1] / "notebooks" / "solutions.py"
+
+
+def _load_solutions():
+    """The reference solutions, which live beside the notebooks, not in the package."""
+    spec = importlib.util.spec_from_file_location("course_solutions", SOLUTIONS_PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+solutions = _load_solutions()
 
 
 def stub(*args, **kwargs):
@@ -183,6 +201,103 @@ def test_checker_fails_a_plausible_wrong_answer_with_a_hint(name, wrong, phrase,
     assert phrase in out, out
 
 
+def test_the_package_ships_no_solutions():
+    assert importlib.util.find_spec("minigan.solutions") is None
+
+
+def test_check_grades_with_the_solutions_module_hidden():
+    """In a fresh interpreter where importing minigan.solutions (or a top-level
+    solutions) fails, every checker still grades: the reference passes, the stub fails."""
+    script = f"""
+import importlib.util, sys
+sys.modules["minigan.solutions"] = None  # any import of it raises ImportError
+sys.modules["solutions"] = None
+from minigan.exercises import CHECKERS, check
+spec = importlib.util.spec_from_file_location("course_solutions", {str(SOLUTIONS_PATH)!r})
+reference = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(reference)
+def stub(*args, **kwargs):
+    raise NotImplementedError
+for name in CHECKERS:
+    assert check(name, getattr(reference, name)) is True, name
+    assert check(name, stub) is False, name
+print("graded", len(CHECKERS))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"graded {len(CHECKERS)}" in result.stdout
+
+
+# ---- a hint speaks only of an output that is wrong --------------------------------------
+def _batchnorm_dgamma_as_mean(*args):
+    dx, dgamma, dbeta = solutions.batchnorm_backward(*args)
+    return dx, dgamma / args[0].shape[0], dbeta
+
+
+def _batchnorm_swapped(*args):
+    dx, dgamma, dbeta = solutions.batchnorm_backward(*args)
+    return dx, dbeta, dgamma
+
+
+def _batchnorm_dbeta_not_summed(*args):
+    dx, dgamma, _ = solutions.batchnorm_backward(*args)
+    return dx, dgamma, args[0]  # dout itself, (N, C)
+
+
+@pytest.mark.parametrize(
+    ("wrong", "wrong_outputs", "phrase"),
+    [
+        (_batchnorm_dgamma_as_mean, ["dgamma"], "a mean instead of a sum"),
+        (_batchnorm_swapped, ["dgamma", "dbeta"], "swapped"),
+        (_batchnorm_dbeta_not_summed, ["dbeta"], "sum over the batch axis 0"),
+    ],
+    ids=["dgamma-mean", "dgamma-dbeta-swapped", "dbeta-not-summed"],
+)
+def test_batchnorm_hint_speaks_only_of_the_wrong_outputs(wrong, wrong_outputs, phrase, capsys):
+    """With dx right, nothing may send the learner to change dx (a zero difference is
+    'proportional to x_hat' too, which once produced exactly that hint)."""
+    assert check("batchnorm_backward", wrong) is False
+    out = capsys.readouterr().out
+    assert phrase in out, out
+    assert "x_hat * mean(dout * x_hat)" not in out, out
+    assert "\n  dx " not in out, out
+    for name in wrong_outputs:
+        assert f"\n  {name} " in out, out
+    assert "dx" in out.splitlines()[-1] and "right" in out.splitlines()[-1], out
+
+
+MULTI_OUTPUT = {  # exercise -> its outputs, in order
+    "dense_backward": ("dx", "dW", "db"),
+    "conv2d_backward": ("dx", "dW"),
+    "batchnorm_backward": ("dx", "dgamma", "dbeta"),
+    "nonsaturating_g_loss": ("loss", "dlogits"),
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "spoiled"),
+    [(n, i) for n, outs in MULTI_OUTPUT.items() for i in range(len(outs))],
+    ids=[f"{n}-{o}" for n, outs in MULTI_OUTPUT.items() for o in outs],
+)
+def test_only_the_spoiled_output_is_named(name, spoiled, capsys):
+    """The reference with ONE output made wrong (plus 0.5 everywhere): the message names that
+    output and calls every other one right."""
+
+    def one_wrong(*args):
+        outs = list(getattr(solutions, name)(*args))
+        outs[spoiled] = outs[spoiled] + 0.5
+        return tuple(outs)
+
+    assert check(name, one_wrong) is False
+    out = capsys.readouterr().out
+    names = MULTI_OUTPUT[name]
+    problem_lines = [line for line in out.splitlines() if line.startswith("  ") and not line.startswith("    ")]
+    assert problem_lines[0].startswith(f"  {names[spoiled]} "), out
+    others = [n for n in names if n != spoiled and n != names[spoiled]]
+    assert not any(line.startswith(f"  {o} ") for line in problem_lines for o in others), out
+    assert all(o in problem_lines[-1] for o in others) and "right" in problem_lines[-1], out
+
+
 def test_checker_reports_an_exception_instead_of_raising(capsys):
     assert check("dense_backward", lambda dout, x, W: (dout @ W, None, None)) is False
     assert "raised ValueError" in capsys.readouterr().out
@@ -314,3 +429,44 @@ def test_nonsaturating_solution_matches_the_library_even_at_extreme_logits():
     assert loss == pytest.approx(float(want_loss), rel=1e-12)
     np.testing.assert_allclose(dlogits, want_d, rtol=1e-12)
     assert np.isfinite(loss)
+
+
+# ---- the documented way to add an exercise works as written ---------------------------------
+def _readme_exercise():
+    """The code blocks of notebooks/README.md's "Adding an exercise" section, run in one namespace."""
+    text = (SOLUTIONS_PATH.parent / "README.md").read_text()
+    section = text.split("### Adding an exercise", 1)[1].split("\n## ", 1)[0]
+    blocks = [b.split("\n", 1)[1] for b in section.split("```python")[1:]]
+    blocks = [b.split("```", 1)[0] for b in blocks]
+    assert len(blocks) == 2, "the section shows the checker, then the notebook cell"
+    namespace = {}
+    exec(blocks[0], namespace)  # noqa: S102  (the documented code itself) defines check_elu_backward
+    return namespace, blocks[1]
+
+
+def test_readme_exercise_fails_the_stub_and_passes_a_right_answer(capsys):
+    namespace, notebook_cell = _readme_exercise()
+    exec(notebook_cell, namespace)  # noqa: S102  the stub, checked
+    assert "elu_backward: not yet" in capsys.readouterr().out
+
+    def elu_backward(dout, x, alpha):
+        return dout * np.where(x > 0, 1.0, alpha * np.exp(x))
+
+    assert namespace["check_elu_backward"](elu_backward) is True
+    assert "elu_backward: correct!" in capsys.readouterr().out
+
+
+def test_readme_exercise_names_its_mistakes(capsys):
+    namespace, _ = _readme_exercise()
+    check_elu_backward = namespace["check_elu_backward"]
+
+    assert check_elu_backward(lambda dout, x, alpha: np.where(x > 0, dout, alpha * dout)) is False
+    out = capsys.readouterr().out
+    assert "dx is off" in out and "Hint: below 0 the slope of alpha * (exp(x) - 1) is alpha * exp(x)" in out, out
+
+    assert check_elu_backward(lambda dout, x, alpha: np.where(x > 0, 1.0, alpha * np.exp(x))) is False
+    assert "the chain rule" in capsys.readouterr().out
+
+    assert check_elu_backward(lambda dout, x, alpha: -dout * np.where(x > 0, 1.0, alpha * np.exp(x))) is False
+    out = capsys.readouterr().out
+    assert "wrong sign" in out and "Hint" not in out, out

@@ -175,7 +175,7 @@ plt.show()
 # %%
 from minigan.viz import plot_history
 
-plot_history(gan.history)
+plot_history(gan.history, samples="numbers")  # the data here are numbers, not images
 
 # %% [markdown]
 # The middle panel is the game's scoreboard. Early on $D(x)$ and $D(G(z))$ separate: the expert is winning.

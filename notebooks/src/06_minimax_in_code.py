@@ -237,15 +237,16 @@ for variant, (gan, grids, value_range) in runs.items():
         display(show_images(samples, value_range=value_range, nrow=16, title=f"{variant}, epoch {epoch}"))
 
 # %% [markdown]
-# Read the grids column by column: each column is one fixed noise vector, so you see what G does with it as it
-# learns. Things to look for:
+# Each grid holds 32 samples in 2 rows of 16, and each place in the grid (row and column) belongs to one fixed
+# noise vector, the same in every grid: compare a place from grid to grid to see what G does with that vector as
+# it learns. Things to look for:
 #
 # * **Variety.** Do the 32 samples show many different digits, or the same few shapes again and again? A generator
 #   that maps most noise vectors to one or two digits has **collapsed** (notebook 8 is about this).
-# * **Stability.** Does a column keep its digit from one epoch to the next, or jump around?
+# * **Stability.** Does a place keep its digit from one epoch to the next, or jump around?
 #
 # With the full 20 epochs and seed 0, the classic recipe typically ends with the same noisy pattern in every
-# column, while the improved one draws different digit-like shapes in different columns. The curves tell the
+# place, while the improved one draws different digit-like shapes in different places. The curves tell the
 # same story in numbers (notebook 7 reads them in detail). In the classic run, look for $D(x)$ pinned at 1 and
 # $D(G(z))$ at 0: the discriminator has won outright, and a generator that has lost this badly gets no useful
 # direction from it.

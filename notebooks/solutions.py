@@ -3,13 +3,17 @@
 Try each exercise in its notebook first: the checker tells you what is wrong
 and gives a hint. Read these afterwards, or when you are truly stuck.
 
+They live beside the notebooks, not in the installed package: the checkers grade
+without them, and ``make_notebooks.py --release instructor`` fills them into the
+exercise cells (``--release student`` leaves them out).
+
 Every function works on NumPy or CuPy arrays and is written as a learner
 would, with nothing but array arithmetic and, for the convolutions,
 ``im2col``/``col2im`` from ``minigan.layers``.
 """
 
-from .backend import get_array_module
-from .layers import col2im
+from minigan.backend import get_array_module
+from minigan.layers import col2im
 
 
 # ---- notebook 02: activations and Dense ---------------------------------------
