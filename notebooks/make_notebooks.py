@@ -47,6 +47,13 @@ SOURCES = HERE / "src"
 SOLUTIONS = HERE / "solutions.py"
 MAGIC = re.compile(r"^# (%[A-Za-z].*)$")
 
+# Where a hosted notebook installs minigan from when it is missing: the git address of the
+# repository the course is published in, e.g. "git+https://HOST/OWNER/REPO". Whoever publishes
+# the course sets it here once and rebuilds; it becomes the default of MINIGAN_REPO in every
+# notebook's first cell. Left empty, that cell asks the reader for the address instead of guessing.
+REPOSITORY = ""
+UNSET_REPOSITORY = 'os.environ.get("MINIGAN_REPO", "")'
+
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 LANGUAGE_INFO = {"name": "python", "pygments_lexer": "ipython3"}
 
@@ -84,6 +91,8 @@ def build_notebook(source_path):
         if kind == "markdown":
             nb.cells.append(nbformat.v4.new_markdown_cell(body, id=cell_id))
         else:
+            if REPOSITORY:
+                body = body.replace(UNSET_REPOSITORY, f'os.environ.get("MINIGAN_REPO", "{REPOSITORY}")')
             nb.cells.append(nbformat.v4.new_code_cell(body, id=cell_id))
     nbformat.validate(nb)
     return nb

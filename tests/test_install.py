@@ -118,14 +118,32 @@ def test_first_cell_installs_minigan_only_when_missing(path, monkeypatch):
 
     calls = []
     monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append(cmd))
+    monkeypatch.delenv("MINIGAN_REPO", raising=False)
     exec(compile(_first_code_cell(path), str(path), "exec"), {})  # minigan is installed here: nothing happens
     assert calls == []
     real_find_spec = importlib.util.find_spec
     missing = lambda name, *a: None if name == "minigan" else real_find_spec(name, *a)  # noqa: E731
     monkeypatch.setattr(importlib.util, "find_spec", missing)
+    # No address known (the committed notebooks guess none): a clear error, no install attempted.
+    with pytest.raises(RuntimeError, match="set MINIGAN_REPO"):
+        exec(compile(_first_code_cell(path), str(path), "exec"), {})
+    assert calls == []
+    monkeypatch.setenv("MINIGAN_REPO", "git+https://example.org/course/minigan")
     exec(compile(_first_code_cell(path), str(path), "exec"), {})
     assert len(calls) == 1 and calls[0][1:4] == ["-m", "pip", "install"], calls
-    assert calls[0][-1].startswith("minigan @ git+https://"), calls
+    assert calls[0][-1] == "minigan @ git+https://example.org/course/minigan", calls
+
+
+def test_publisher_stamps_the_repository_into_every_first_cell(monkeypatch):
+    sys.path.insert(0, str(NOTEBOOK_DIR))
+    try:
+        import make_notebooks
+    finally:
+        sys.path.remove(str(NOTEBOOK_DIR))
+    monkeypatch.setattr(make_notebooks, "REPOSITORY", "git+https://example.org/course/minigan")
+    for src in sorted((NOTEBOOK_DIR / "src").glob("*.py")):
+        first = next(c.source for c in make_notebooks.build_notebook(src).cells if c.cell_type == "code")
+        assert 'os.environ.get("MINIGAN_REPO", "git+https://example.org/course/minigan")' in first, src.name
 
 
 @pytest.mark.parametrize("path", sorted((NOTEBOOK_DIR / "src").glob("*.py")), ids=lambda p: p.stem)
