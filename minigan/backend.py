@@ -107,3 +107,22 @@ def new_seed(rng=None):
 def generator(seed, xp=np):
     """A seeded random generator on the module ``xp`` (NumPy's or CuPy's ``default_rng``)."""
     return xp.random.default_rng(seed)
+
+
+# ---- device decisions of the layers -------------------------------------------
+# The layers run one code path through ``xp``; where the CPU and the GPU want
+# different work (a block size, how random bits are drawn), the choice is made here.
+BLOCK_BYTES = 4 << 20  # on the CPU, one block of patch rows: it fits in the cache
+
+
+def images_per_block(xp, n, bytes_per_image):
+    """How many of n images one block of a convolution's patch matrix holds.
+
+    CPU: as many as fit in BLOCK_BYTES (at least one), so a block is used while it
+    is in the cache. GPU: all n (each block costs k*k kernel launches there, and the
+    whole batch is what keeps the GPU busy).
+    """
+    if xp is not np:
+        return n
+    return max(1, min(n, BLOCK_BYTES // max(1, bytes_per_image)))
+
