@@ -7,6 +7,8 @@ GPU array is seen or the GPU is asked for; nothing here moves data between
 devices unless you call ``to_device``.
 """
 
+import copy
+
 import numpy as np
 
 GPU_INSTALL_HINT = (
@@ -125,3 +127,47 @@ def new_seed(rng=None):
 def generator(seed, xp=np):
     """A seeded random generator on the module ``xp`` (NumPy's or CuPy's ``default_rng``)."""
     return xp.random.default_rng(seed)
+
+
+# ---- device decisions of the layers -------------------------------------------
+# The layers run one code path through ``xp``; where the CPU and the GPU want
+# different work (a block size, how random bits are drawn), the choice is made here.
+BLOCK_BYTES = 4 << 20  # on the CPU, one block of patch rows: it fits in the cache
+
+
+def images_per_block(xp, n, bytes_per_image):
+    """How many of n images one block of a convolution's patch matrix holds.
+
+    CPU: as many as fit in BLOCK_BYTES (at least one), so a block is used while it
+    is in the cache. GPU: all n (each block costs k*k kernel launches there, and the
+    whole batch is what keeps the GPU busy).
+    """
+    if xp is not np:
+        return n
+    return max(1, min(n, BLOCK_BYTES // max(1, bytes_per_image)))
+
+
+def keep_mask(rng, x, p):
+    """Dropout's mask: a bool array shaped like x, True (keep) with probability 1 - p.
+
+    A unit is kept when a random 16-bit integer is >= round(p * 2**16), so P(keep) is
+    1 - p to within 2**-17. The bits are drawn in x's memory order (x may be a
+    transposed view, e.g. channels-last), so that x * mask walks both arrays in step.
+    On NumPy each 64-bit draw of the PCG64 bit generator is cut into four 16-bit
+    numbers; CuPy's generator makes 32 bits a draw, so it is asked for 16-bit integers.
+    """
+    xp = get_array_module(x)
+    axes = sorted(range(x.ndim), key=lambda a: -abs(x.strides[a]))  # x's axes, outermost in memory first
+    shape = tuple(x.shape[a] for a in axes)
+    if xp is np:
+        bits = rng.bit_generator.random_raw(-(-x.size // 4)).view(np.uint16)[: x.size].reshape(shape)
+    else:
+        bits = rng.integers(0, 2**16, shape, dtype=xp.uint16)
+    mask = bits >= round(p * 2**16)
+    return mask.transpose([axes.index(a) for a in range(x.ndim)])  # back to x's axis order
+
+
+def copy_generator(rng):
+    """A copy of generator ``rng`` in its current state, or None where it cannot be copied
+    (CuPy's holds a lock: a copy then starts again from its seed)."""
+    return copy.deepcopy(rng) if get_array_module(rng) is np else None

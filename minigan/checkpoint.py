@@ -22,7 +22,7 @@ import os
 
 import numpy as np
 
-from .backend import get_array_module, to_device, to_numpy
+from .backend import device_of, get_array_module, to_device, to_numpy
 from .fileio import atomic_write, read_npz
 from .gan import HISTORY_KEYS
 from .layers import Dropout, Sequential
@@ -162,7 +162,7 @@ def restore(gan, ckpt):
             saved = ckpt.get(f"{name}.rng.{path}")
             layer.rng = None if saved is None else rng_from_array(saved)
     for name, opt, net in (("opt_G", gan.opt_G, gan.G), ("opt_D", gan.opt_D, gan.D)):
-        device = "cpu" if get_array_module(next(iter(net.params.values()))) is np else "gpu"
+        device = device_of(next(iter(net.params.values())))
         opt.load_state_dict({k: to_device(v, device) if k != "t" else v for k, v in opt_states[name].items()})
     gan.noise_rng, gan.data_rng = rng_from_array(ckpt["rng.noise"]), rng_from_array(ckpt["rng.data"])
     gan.fixed_noise = ckpt["fixed_noise"].astype(np.float32)

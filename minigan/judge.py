@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .backend import get_array_module, to_device, to_numpy
+from .backend import device_of, get_array_module, to_device, to_numpy
 from .fileio import atomic_write, read_npz
 from .layers import Conv2D, Dense, Dropout, Flatten, ReLU, Sequential
 
@@ -141,7 +141,7 @@ class Judge:
         return self
 
     def _device(self):
-        return "cpu" if get_array_module(self.net.layers[0].params["W"]) is np else "gpu"
+        return device_of(self.net.layers[0].params["W"])
 
     def features_and_logits(self, images, batch_size=500):
         """One pass, a batch at a time: features (N, 128) and logits (N, 10), float32 NumPy."""

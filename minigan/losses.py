@@ -36,9 +36,9 @@ turns it into a Python number when it logs (on a GPU that waits for the GPU).
 """
 
 from .backend import get_array_module
+from .layers.activations import sigmoid  # 1 / (1 + exp(-t)), the one stable form (see there)
 
 OBJECTIVES = ("minimax", "non-saturating", "lsgan", "wgan", "wgan-gp", "hinge")
-DEFAULT_OBJECTIVE = "non-saturating"
 
 
 # ---- stable building blocks ---------------------------------------------------
@@ -46,13 +46,6 @@ def softplus(t):
     """log(1 + exp(t)) = max(t, 0) + log1p(exp(-|t|)), without overflow."""
     xp = get_array_module(t)
     return xp.maximum(t, 0) + xp.log1p(xp.exp(-xp.abs(t)))
-
-
-def sigmoid(t):
-    """1 / (1 + exp(-t)), without overflow: only exp(-|t|), which is <= 1, is formed."""
-    xp = get_array_module(t)
-    e = xp.exp(-xp.abs(t))
-    return xp.where(t >= 0, 1 / (1 + e), e / (1 + e))
 
 
 # ---- binary cross-entropy objectives -----------------------------------------

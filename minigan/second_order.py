@@ -34,7 +34,7 @@ passes keep.
 
 from .backend import get_array_module
 from .layers import Conv2D, Dense, Dropout, Flatten, LeakyReLU, Pack, ReLU, Reshape, Sequential, Sigmoid, Tanh
-from .layers.conv import col2im, im2col
+from .layers.conv_reference import col2im, im2col
 
 SUPPORTED = (Dense, Conv2D, ReLU, LeakyReLU, Tanh, Sigmoid, Flatten, Reshape, Pack, Dropout)
 
@@ -74,9 +74,9 @@ def tangent_forward(layer, a_dot):
     if isinstance(layer, Dense):
         return a_dot @ layer.params["W"], a_dot  # (N, out)
     if isinstance(layer, Conv2D):
-        N, C_out, Ho, Wo = layer.output_shape(layer.x_shape)
-        cols_dot = im2col(a_dot, layer.k, layer.stride, layer.padding)  # (C_in*k*k, N*Ho*Wo)
-        y_dot = (layer.params["W"].reshape(C_out, -1) @ cols_dot).reshape(C_out, N, Ho, Wo).transpose(1, 0, 2, 3)
+        N, C_out, ho, wo = layer.output_shape(layer.x_shape)
+        cols_dot = im2col(a_dot, layer.k, layer.stride, layer.padding)  # (C_in*k*k, N*ho*wo)
+        y_dot = (layer.params["W"].reshape(C_out, -1) @ cols_dot).reshape(C_out, N, ho, wo).transpose(1, 0, 2, 3)
         return y_dot, cols_dot
     if isinstance(layer, (ReLU, LeakyReLU)):
         return _slope(layer, a_dot), a_dot
@@ -104,17 +104,17 @@ def tangent_backward(layer, cache, dy, dy_dot):
         return (None if dy is None else dy @ W.T), dy_dot @ W.T
     if isinstance(layer, Conv2D):
         C_out, W = layer.out_channels, layer.params["W"]
-        W2 = W.reshape(C_out, -1)  # (C_out, C_in*k*k)
-        dyd = dy_dot.transpose(1, 0, 2, 3).reshape(C_out, -1)  # (C_out, N*Ho*Wo)
-        layer.grads["W"] += (dyd @ cache.T).reshape(W.shape)
+        W_cols = W.reshape(C_out, -1)  # (C_out, C_in*k*k)
+        dy_dot_cols = dy_dot.transpose(1, 0, 2, 3).reshape(C_out, -1)  # (C_out, N*ho*wo)
+        layer.grads["W"] += (dy_dot_cols @ cache.T).reshape(W.shape)
         da = None
         if dy is not None:
-            dy2 = dy.transpose(1, 0, 2, 3).reshape(C_out, -1)
-            layer.grads["W"] += (dy2 @ layer.cols.T).reshape(W.shape)
+            dy_cols = dy.transpose(1, 0, 2, 3).reshape(C_out, -1)  # (C_out, N*ho*wo)
+            layer.grads["W"] += (dy_cols @ layer.cols.T).reshape(W.shape)
             if layer.bias:
                 layer.grads["b"] += dy.sum(axis=(0, 2, 3))
-            da = col2im(W2.T @ dy2, layer.x_shape, layer.k, layer.stride, layer.padding)
-        da_dot = col2im(W2.T @ dyd, layer.x_shape, layer.k, layer.stride, layer.padding)
+            da = col2im(W_cols.T @ dy_cols, layer.x_shape, layer.k, layer.stride, layer.padding)
+        da_dot = col2im(W_cols.T @ dy_dot_cols, layer.x_shape, layer.k, layer.stride, layer.padding)
         return da, da_dot
     if isinstance(layer, (ReLU, LeakyReLU)):  # phi'' = 0: no cross term
         return (None if dy is None else _slope(layer, dy)), _slope(layer, dy_dot)

@@ -89,41 +89,41 @@ def relative_error(a, b):
 # ---- notebook 04: convolutions --------------------------------------------------
 def conv2d_backward(dout, cols, W, x_shape, stride, padding):
     """Backward of Conv2D (no bias) whose forward was
-        cols = im2col(x, k, stride, padding)                (C_in*k*k, N*Ho*Wo)
-        y    = (W2 @ cols) as (N, C_out, Ho, Wo),   W2 = W.reshape(C_out, C_in*k*k)
+        cols = im2col(x, k, stride, padding)                (C_in*k*k, N*ho*wo)
+        y    = (W_cols @ cols) as (N, C_out, ho, wo),   W_cols = W.reshape(C_out, C_in*k*k)
 
-    dout: (N, C_out, Ho, Wo)   cols: (C_in*k*k, N*Ho*Wo)   W: (C_out, C_in, k, k)
-    x_shape: (N, C_in, H, W)
+    dout: (N, C_out, ho, wo)   cols: (C_in*k*k, N*ho*wo)   W: (C_out, C_in, k, k)
+    x_shape: (N, C_in, h, w)
     Returns (dx, dW):
-        dy = dout as (C_out, N*Ho*Wo)      (channels first, the layout of W2 @ cols)
-        dW = dy @ cols.T, reshaped like W
-        dx = col2im(W2.T @ dy)             (each column's gradient added back onto its patch)
+        dy_cols = dout as (C_out, N*ho*wo)     (channels first, the layout of W_cols @ cols)
+        dW = dy_cols @ cols.T, reshaped like W
+        dx = col2im(W_cols.T @ dy_cols)        (each column's gradient added back onto its patch)
     """
     C_out, k = W.shape[0], W.shape[2]
-    W2 = W.reshape(C_out, -1)  # (C_out, C_in*k*k)
-    dy = dout.transpose(1, 0, 2, 3).reshape(C_out, -1)  # (C_out, N*Ho*Wo)
-    dW = (dy @ cols.T).reshape(W.shape)  # (C_out, C_in, k, k)
-    dcols = W2.T @ dy  # (C_in*k*k, N*Ho*Wo)
-    dx = col2im(dcols, x_shape, k, stride, padding)  # (N, C_in, H, W)
+    W_cols = W.reshape(C_out, -1)  # (C_out, C_in*k*k)
+    dy_cols = dout.transpose(1, 0, 2, 3).reshape(C_out, -1)  # (C_out, N*ho*wo)
+    dW = (dy_cols @ cols.T).reshape(W.shape)  # (C_out, C_in, k, k)
+    dcols = W_cols.T @ dy_cols  # (C_in*k*k, N*ho*wo)
+    dx = col2im(dcols, x_shape, k, stride, padding)  # (N, C_in, h, w)
     return dx, dW
 
 
 def conv_transpose2d_forward(x, W, stride, padding, output_padding=0):
     """ConvTranspose2D (no bias): the input gradient of a Conv2D, used as a forward pass.
 
-    x: (N, C_in, H, W)   W: (C_in, C_out, k, k)  (PyTorch's layout)
-    Returns y: (N, C_out, Hout, Wout),  Hout = (H - 1) * stride - 2 * padding + k + output_padding
-        x2   = x as (C_in, N*H*W)
-        cols = W2.T @ x2,  W2 = W.reshape(C_in, C_out*k*k)      (C_out*k*k, N*H*W)
-        y    = col2im(cols, (N, C_out, Hout, Wout), k, stride, padding)
+    x: (N, C_in, h, w)   W: (C_in, C_out, k, k)  (PyTorch's layout)
+    Returns y: (N, C_out, ho, wo),  ho = (h - 1) * stride - 2 * padding + k + output_padding
+        x_cols = x as (C_in, N*h*w)
+        cols   = W_cols.T @ x_cols,  W_cols = W.reshape(C_in, C_out*k*k)      (C_out*k*k, N*h*w)
+        y      = col2im(cols, (N, C_out, ho, wo), k, stride, padding)
     """
-    N, C_in, H, Wd = x.shape
+    N, C_in, h, w = x.shape
     C_out, k = W.shape[1], W.shape[2]
-    Hout = (H - 1) * stride - 2 * padding + k + output_padding
-    Wout = (Wd - 1) * stride - 2 * padding + k + output_padding
-    x2 = x.transpose(1, 0, 2, 3).reshape(C_in, -1)  # (C_in, N*H*W)
-    cols = W.reshape(C_in, -1).T @ x2  # (C_out*k*k, N*H*W)
-    return col2im(cols, (N, C_out, Hout, Wout), k, stride, padding)
+    ho = (h - 1) * stride - 2 * padding + k + output_padding
+    wo = (w - 1) * stride - 2 * padding + k + output_padding
+    x_cols = x.transpose(1, 0, 2, 3).reshape(C_in, -1)  # (C_in, N*h*w)
+    cols = W.reshape(C_in, -1).T @ x_cols  # (C_out*k*k, N*h*w)
+    return col2im(cols, (N, C_out, ho, wo), k, stride, padding)
 
 
 # ---- notebook 05: batch normalisation ---------------------------------------------

@@ -1,9 +1,9 @@
 """Conv2D and ConvTranspose2D against slow, obvious loop references, and against each other.
 
-The fast layers use im2col and one matrix product. The references below loop over
-every output pixel (convolution) or every input pixel (transposed convolution) and
-say what the operation IS; their gradients are loops too, written from the same
-picture. The adjoint tests check the relation the fast code is built on:
+The layers multiply channels-last patch matrices (im2row, see conv_fast.py). The
+references in minigan.layers.conv_reference loop over every output pixel
+(convolution) or every input pixel (transposed convolution) and say what the
+operation IS; their gradients, below, are loops too, written from the same picture. The adjoint tests check the relation the fast code is built on:
 ConvTranspose2D is the adjoint of Conv2D, and col2im the adjoint of im2col.
 """
 
@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from minigan.backend import to_numpy
-from minigan.layers import Conv2D, ConvTranspose2D, col2im, conv, im2col
+from minigan.layers import Conv2D, ConvTranspose2D, conv_fast
+from minigan.layers.conv_reference import col2im, conv2d_naive, conv_transpose2d_naive, im2col
 
 
 def on(xp, layer):
@@ -24,23 +25,7 @@ def rel_diff(a, b):
     return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-300))
 
 
-# ---- slow references (NumPy, float64) ------------------------------------------
-def conv_ref(x, W, b, stride, padding):
-    """y[n, o, i, j] = b[o] + sum over c, u, v of x_pad[n, c, i*s + u, j*s + v] * W[o, c, u, v]."""
-    N, C, H, Wd = x.shape
-    C_out, _, k, _ = W.shape
-    x_pad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    Ho, Wo = (H + 2 * padding - k) // stride + 1, (Wd + 2 * padding - k) // stride + 1
-    y = np.zeros((N, C_out, Ho, Wo))
-    for n in range(N):
-        for o in range(C_out):
-            for i in range(Ho):
-                for j in range(Wo):
-                    patch = x_pad[n, :, i * stride : i * stride + k, j * stride : j * stride + k]  # (C, k, k)
-                    y[n, o, i, j] = (patch * W[o]).sum() + b[o]
-    return y
-
-
+# ---- slow references for the gradients (NumPy, float64) ---------------------------
 def conv_ref_backward(x, W, dout, stride, padding):
     """Each output pixel sent dout[n, o, i, j] back to the patch and the kernel it used."""
     N, C, H, Wd = x.shape
@@ -56,22 +41,6 @@ def conv_ref_backward(x, W, dout, stride, padding):
                     dW[o] += x_pad[n, :, rows, cols] * dout[n, o, i, j]
     db = dout.sum(axis=(0, 2, 3))
     return dx_pad[:, :, padding : padding + H, padding : padding + Wd], dW, db
-
-
-def conv_transpose_ref(x, W, b, stride, padding, output_padding):
-    """Scatter: every input pixel x[n, c, h, w] adds x[n, c, h, w] * W[c] (a (C_out, k, k)
-    stamp) at rows h*s .. h*s + k - 1, columns w*s .. w*s + k - 1 of the uncropped output;
-    then ``padding`` rows/columns are cropped from every side."""
-    N, C, H, Wd = x.shape
-    _, C_out, k, _ = W.shape
-    full = np.zeros((N, C_out, (H - 1) * stride + k + output_padding, (Wd - 1) * stride + k + output_padding))
-    for n in range(N):
-        for c in range(C):
-            for h in range(H):
-                for w in range(Wd):
-                    full[n, :, h * stride : h * stride + k, w * stride : w * stride + k] += x[n, c, h, w] * W[c]
-    y = full[:, :, padding : full.shape[2] - padding, padding : full.shape[3] - padding]
-    return y + b.reshape(1, -1, 1, 1)
 
 
 def conv_transpose_ref_backward(x, W, dout, stride, padding):
@@ -144,7 +113,7 @@ def test_conv2d_matches_loop_reference(xp, config):
     x = rng.standard_normal((N, C_in, H, W))
     Wn, bn = to_numpy(layer.params["W"]), to_numpy(layer.params["b"])
 
-    y_ref = conv_ref(x, Wn, bn, stride, padding)
+    y_ref = conv2d_naive(x, Wn, bn, stride, padding)
     y = layer.forward(xp.asarray(x))
     assert y.shape == y_ref.shape
     assert rel_diff(y, y_ref) < 1e-12
@@ -168,7 +137,7 @@ def test_conv_transpose2d_matches_loop_reference(xp, config):
     x = rng.standard_normal((N, C_in, H, W))
     Wn, bn = to_numpy(layer.params["W"]), to_numpy(layer.params["b"])
 
-    y_ref = conv_transpose_ref(x, Wn, bn, stride, padding, op)
+    y_ref = conv_transpose2d_naive(x, Wn, bn, stride, padding, op)
     y = layer.forward(xp.asarray(x))
     assert y.shape == y_ref.shape
     assert rel_diff(y, y_ref) < 1e-12
@@ -200,15 +169,15 @@ def test_loop_references_agree_with_finite_differences():
             g[i] = (plus - minus) / (2 * eps)
         return g
 
-    dout = rng.standard_normal(conv_ref(x, W, b, 2, 1).shape)
+    dout = rng.standard_normal(conv2d_naive(x, W, b, 2, 1).shape)
     dx, dW, _ = conv_ref_backward(x, W, dout, 2, 1)
-    loss = lambda: (conv_ref(x, W, b, 2, 1) * dout).sum()  # noqa: E731
+    loss = lambda: (conv2d_naive(x, W, b, 2, 1) * dout).sum()  # noqa: E731
     assert rel_diff(dx, fd(loss, x)) < 1e-7
     assert rel_diff(dW, fd(loss, W)) < 1e-7
 
-    dout = rng.standard_normal(conv_transpose_ref(x, W, b, 2, 1, 1).shape)
+    dout = rng.standard_normal(conv_transpose2d_naive(x, W, b, 2, 1, 1).shape)
     dx, dW, _ = conv_transpose_ref_backward(x, W, dout, 2, 1)
-    loss = lambda: (conv_transpose_ref(x, W, b, 2, 1, 1) * dout).sum()  # noqa: E731
+    loss = lambda: (conv_transpose2d_naive(x, W, b, 2, 1, 1) * dout).sum()  # noqa: E731
     assert rel_diff(dx, fd(loss, x)) < 1e-7
     assert rel_diff(dW, fd(loss, W)) < 1e-7
 
@@ -334,13 +303,18 @@ def test_conv_layers_made_in_blocks_of_images_match_the_references(monkeypatch, 
         calls.append(N)
         return images
 
-    monkeypatch.setattr(conv, "images_per_block", blocks_of)
+    monkeypatch.setattr(conv_fast, "images_per_block", blocks_of)
     N, C_in, C_out, k, stride, padding, op, H, W = config
     rng = np.random.default_rng(images)
     x = rng.standard_normal((N, H, W, C_in)).transpose(0, 3, 1, 2)  # channels-last in memory
     for layer, ref, ref_backward, extra in (
-        (Conv2D(C_in, C_out, k, stride, padding), conv_ref, conv_ref_backward, ()),
-        (ConvTranspose2D(C_in, C_out, k, stride, padding, op), conv_transpose_ref, conv_transpose_ref_backward, (op,)),
+        (Conv2D(C_in, C_out, k, stride, padding), conv2d_naive, conv_ref_backward, ()),
+        (
+            ConvTranspose2D(C_in, C_out, k, stride, padding, op),
+            conv_transpose2d_naive,
+            conv_transpose_ref_backward,
+            (op,),
+        ),
     ):
         if "Transpose" not in repr(layer) and op:
             continue

@@ -117,6 +117,25 @@ def test_leaky_relu_and_relu_derivatives_at_zero_are_as_documented(xp):
         np.testing.assert_allclose(to_numpy(layer.backward(xp.ones_like(x))), [slopes])
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_leaky_relu_slope_is_exactly_one_or_alpha(dtype):
+    """The slope is built as mask * (1 - alpha) + alpha. Where x > 0 that is (1 - alpha) + alpha,
+    which must round to exactly 1, so that y = x there bit for bit. Why it does, for 0 <= alpha <= 1:
+    for alpha >= 1/2, 1 - alpha is exact; below, its rounding error is at most half the spacing of
+    the numbers just below 1, so the sum lies within that of 1 and rounds to 1 (a tie goes to the
+    even neighbour, 1). Checked here for many alphas, including awkward ones, in three precisions."""
+    alphas = np.concatenate([np.linspace(0, 1, 1001), [1e-8, 0.1, 0.2, 1 / 3, 0.7, 1 - 1e-7, np.nextafter(1.0, 0)]])
+    x = np.array([-2.0, -0.0, 0.0, 1e-30, 0.5, 3.0], dtype=dtype)
+    for alpha in alphas:
+        layer = LeakyReLU(alpha)
+        y = layer.forward(x)
+        a = dtype(alpha)
+        assert set(np.unique(layer.slope).tolist()) <= {1.0, float(a)}, alpha
+        np.testing.assert_array_equal(layer.slope[x > 0], 1)
+        np.testing.assert_array_equal(layer.slope[x <= 0], a)
+        np.testing.assert_array_equal(y[x > 0], x[x > 0])
+
+
 def test_sigmoid_is_stable_at_extremes(xp):
     # pytest turns RuntimeWarning (an overflow in exp) into an error for this project
     for dtype in (np.float32, np.float64):
@@ -214,17 +233,17 @@ BAD_INPUTS = [  # (id, make layer, input shape, what the message says is expecte
     ("Dense rank 1", lambda: Dense(5, 3), (5,), "(N, 5)"),
     ("Dense rank 3", lambda: Dense(5, 3), (4, 5, 1), "(N, 5)"),
     ("Dense features", lambda: Dense(5, 3), (4, 6), "(N, 5)"),
-    ("Conv2D rank 3", lambda: Conv2D(3, 4, 3), (3, 8, 8), "(N, 3, H, W)"),
-    ("Conv2D rank 2", lambda: Conv2D(3, 4, 3), (3, 8), "(N, 3, H, W)"),
-    ("Conv2D channels", lambda: Conv2D(3, 4, 3), (2, 2, 8, 8), "(N, 3, H, W)"),
-    ("Conv2D empty output", lambda: Conv2D(3, 4, 5), (1, 3, 2, 2), "(N, 3, H, W)"),
-    ("Conv2D empty width", lambda: Conv2D(3, 4, 5, padding=1), (1, 3, 8, 2), "(N, 3, H, W)"),
-    ("ConvTranspose2D rank 3", lambda: ConvTranspose2D(3, 2, 3), (3, 4, 4), "(N, 3, H, W)"),
-    ("ConvTranspose2D channels", lambda: ConvTranspose2D(3, 2, 3), (1, 2, 4, 4), "(N, 3, H, W)"),
-    ("ConvTranspose2D empty output", lambda: ConvTranspose2D(3, 2, 1, padding=1), (1, 3, 1, 1), "(N, 3, H, W)"),
+    ("Conv2D rank 3", lambda: Conv2D(3, 4, 3), (3, 8, 8), "(N, 3, h, w)"),
+    ("Conv2D rank 2", lambda: Conv2D(3, 4, 3), (3, 8), "(N, 3, h, w)"),
+    ("Conv2D channels", lambda: Conv2D(3, 4, 3), (2, 2, 8, 8), "(N, 3, h, w)"),
+    ("Conv2D empty output", lambda: Conv2D(3, 4, 5), (1, 3, 2, 2), "(N, 3, h, w)"),
+    ("Conv2D empty width", lambda: Conv2D(3, 4, 5, padding=1), (1, 3, 8, 2), "(N, 3, h, w)"),
+    ("ConvTranspose2D rank 3", lambda: ConvTranspose2D(3, 2, 3), (3, 4, 4), "(N, 3, h, w)"),
+    ("ConvTranspose2D channels", lambda: ConvTranspose2D(3, 2, 3), (1, 2, 4, 4), "(N, 3, h, w)"),
+    ("ConvTranspose2D empty output", lambda: ConvTranspose2D(3, 2, 1, padding=1), (1, 3, 1, 1), "(N, 3, h, w)"),
     ("BatchNorm channels (N, C)", lambda: BatchNorm(4), (2, 3), "(N, 4)"),
-    ("BatchNorm channels (N, C, H, W)", lambda: BatchNorm(4), (2, 3, 5, 5), "(N, 4, H, W)"),
-    ("BatchNorm rank 3", lambda: BatchNorm(4), (2, 4, 3), "(N, 4, H, W)"),
+    ("BatchNorm channels (N, C, H, W)", lambda: BatchNorm(4), (2, 3, 5, 5), "(N, 4, h, w)"),
+    ("BatchNorm rank 3", lambda: BatchNorm(4), (2, 4, 3), "(N, 4, h, w)"),
     ("BatchNorm rank 1", lambda: BatchNorm(4), (4,), "(N, 4)"),
     ("BatchNorm one value per channel", lambda: BatchNorm(4), (1, 4), "more than 1 value per channel"),
     ("Reshape size", lambda: Reshape((3, 4)), (2, 13), "12 values per example"),

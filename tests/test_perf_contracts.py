@@ -19,7 +19,8 @@ import pytest
 
 from minigan.gan import GAN
 from minigan.layers import Conv2D, ConvTranspose2D, Dropout, Flatten, LeakyReLU, Sequential
-from minigan.layers.conv import conv_output_size, im2col, im2row, row2im
+from minigan.layers.conv_fast import im2row, row2im
+from minigan.layers.conv_reference import conv_output_size, im2col
 from minigan.models import dcgan, mlp_gan
 
 
@@ -88,7 +89,7 @@ def test_float32_training_step_never_makes_float64(model):
 
 
 # ---- 2. channels-last patches ----------------------------------------------------------
-SHAPES = [  # (N, C, H, W, k, stride, padding)
+SHAPES = [  # (N, C, h, w, k, stride, padding)
     (2, 3, 7, 6, 3, 2, 1),
     (2, 64, 14, 14, 5, 2, 2),  # the DCGAN's second convolution, small batch
     (3, 1, 8, 8, 5, 2, 2),
@@ -100,21 +101,21 @@ SHAPES = [  # (N, C, H, W, k, stride, padding)
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_im2row_holds_im2col_numbers_channels_last(shape):
-    N, C, H, W, k, s, p = shape
-    x = np.random.default_rng(0).standard_normal((N, C, H, W))
-    Ho, Wo = conv_output_size(H, k, s, p), conv_output_size(W, k, s, p)
+    N, C, h, w, k, s, p = shape
+    x = np.random.default_rng(0).standard_normal((N, C, h, w))
+    ho, wo = conv_output_size(h, k, s, p), conv_output_size(w, k, s, p)
     rows = im2row(x, k, s, p)
-    assert rows.shape == (N * Ho * Wo, k * k * C)
-    cols = im2col(x, k, s, p)  # (C*k*k, N*Ho*Wo), rows (c, i, j)
+    assert rows.shape == (N * ho * wo, k * k * C)
+    cols = im2col(x, k, s, p)  # (C*k*k, N*ho*wo), rows (c, i, j)
     as_cols = rows.reshape(-1, k, k, C).transpose(3, 1, 2, 0).reshape(C * k * k, -1)
     np.testing.assert_array_equal(as_cols, cols)
 
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_row2im_is_the_adjoint_of_im2row(shape):
-    N, C, H, W, k, s, p = shape
+    N, C, h, w, k, s, p = shape
     rng = np.random.default_rng(1)
-    x = rng.standard_normal((N, C, H, W))
+    x = rng.standard_normal((N, C, h, w))
     rows = im2row(x, k, s, p)
     r = rng.standard_normal(rows.shape)
     back = row2im(r, x.shape, k, s, p)
@@ -129,9 +130,9 @@ def channels_last(a):
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_row2im_result_is_channels_last(shape):
-    N, C, H, W, k, s, p = shape
-    Ho, Wo = conv_output_size(H, k, s, p), conv_output_size(W, k, s, p)
-    back = row2im(np.ones((N * Ho * Wo, k * k * C), dtype=np.float32), (N, C, H, W), k, s, p)
+    N, C, h, w, k, s, p = shape
+    ho, wo = conv_output_size(h, k, s, p), conv_output_size(w, k, s, p)
+    back = row2im(np.ones((N * ho * wo, k * k * C), dtype=np.float32), (N, C, h, w), k, s, p)
     assert channels_last(back)
     assert back.dtype == np.float32
 
@@ -149,7 +150,7 @@ def test_conv_layers_hand_on_channels_last_arrays():
     assert channels_last(dy)
     assert channels_last(conv.backward(dy))
     # ConvTranspose2D reads a channels-last input as a matrix without copying it
-    assert np.shares_memory(up.x2, y)
+    assert np.shares_memory(up.x_rows, y)
 
 
 @pytest.mark.parametrize("layer", [LeakyReLU(0.2), Dropout(0.3, seed=0)])

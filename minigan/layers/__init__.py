@@ -5,7 +5,8 @@ See ``base.Layer`` for the contract they all follow.
 
 from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from .base import Layer
-from .conv import Conv2D, ConvTranspose2D, col2im, im2col
+from .conv import Conv2D, ConvTranspose2D
+from .conv_reference import col2im, im2col
 from .dense import Dense
 from .dropout import Dropout
 from .norm import BatchNorm

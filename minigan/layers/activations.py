@@ -24,16 +24,10 @@ class ReLU(Layer):
 class LeakyReLU(Layer):
     """y = x if x > 0 else alpha * x.   dy/dx = 1 if x > 0 else alpha (alpha at x = 0).
 
-    Both as one product with the slope s = dy/dx:  y = s * x,  dx = s * dout.
-    For 0 <= alpha <= 1 (every LeakyReLU in practice) the slope is built by arithmetic
-    on the mask, in x's dtype:  s = mask * (1 - alpha) + alpha.  Where x <= 0 that is
-    0 + alpha = alpha; where x > 0 it is (1 - alpha) + alpha, which rounds to exactly 1:
-    for alpha >= 1/2, 1 - alpha is exact; below, its rounding error is at most half the
-    spacing of the numbers just below 1, so the sum is within that of 1 and rounds to 1
-    (a tie goes to the even neighbour, 1). Three plain passes over the array (a
-    cast, a product, a sum) run about 3x faster on the CPU than max(mask, alpha) (which
-    checks every element for NaN) and ~20x faster than where(mask, 1, alpha) (which
-    branches on every element). Other alphas use where().
+    Both passes multiply by the slope s = dy/dx:  y = s * x,  dx = s * dout.
+    For 0 <= alpha <= 1, s = mask * (1 - alpha) + alpha, which is exactly 1 or alpha
+    (tests/test_layers.py checks it): plain arithmetic, far cheaper than a branch per
+    element (benchmarks/RESULTS.md). Other alphas pick with where().
     Keeps: the mask x > 0 and the slope s (x's dtype).
     """
 
@@ -61,17 +55,21 @@ class LeakyReLU(Layer):
         return f"LeakyReLU(alpha={self.alpha})"
 
 
-class Sigmoid(Layer):
-    """y = 1 / (1 + exp(-x)).   dy/dx = y * (1 - y).
+def sigmoid(x):
+    """1 / (1 + exp(-x)), as exp(x) / (1 + exp(x)) for x < 0: only exp(-|x|) <= 1 is formed, so nothing overflows."""
+    xp = get_array_module(x)
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
-    Computed as exp(x) / (1 + exp(x)) for x < 0 so exp never overflows.
+
+class Sigmoid(Layer):
+    """y = sigmoid(x) = 1 / (1 + exp(-x)).   dy/dx = y * (1 - y).
+
     Keeps: the output y.
     """
 
     def forward(self, x):
-        xp = get_array_module(x)
-        e = xp.exp(-xp.abs(x))  # in (0, 1]: no overflow for any x
-        self.y = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+        self.y = sigmoid(x)
         return self.y
 
     def backward(self, dout, param_grads=True):

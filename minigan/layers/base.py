@@ -79,7 +79,7 @@ class Layer:
     def check_input(self, x, ndim, expected):
         """Refuse input of the wrong rank with a message naming layer and shapes.
 
-        ``expected`` describes the shape in words, e.g. "(N, 3, H, W)".
+        ``expected`` describes the shape in words, e.g. "(N, 3, h, w)".
         """
         if not hasattr(x, "ndim") or x.ndim not in np.atleast_1d(ndim):
             shape = getattr(x, "shape", type(x).__name__)

@@ -1,4 +1,4 @@
-"""Batch normalisation over (N, C) or (N, C, H, W) input, as PyTorch's BatchNorm1d/2d."""
+"""Batch normalisation over (N, C) or (N, C, h, w) input, as PyTorch's BatchNorm1d/2d."""
 
 import numpy as np
 
@@ -8,8 +8,8 @@ from .base import Layer
 class BatchNorm(Layer):
     """y = gamma * x_hat + beta,   x_hat = (x - mean) / sqrt(var + eps), per channel.
 
-    x, y: (N, C) or (N, C, H, W); statistics per channel C, over the other axes
-    (m = N or N*H*W values each). gamma, beta: (C,), start at 1 and 0.
+    x, y: (N, C) or (N, C, h, w); statistics per channel C, over the other axes
+    (m = N or N*h*w values each). gamma, beta: (C,), start at 1 and 0.
 
     Training mode: mean and var are the batch's (var biased, divided by m);
     the running statistics move towards them with ``momentum`` (PyTorch's 0.1):
@@ -41,7 +41,7 @@ class BatchNorm(Layer):
         C = self.num_features
         if getattr(x, "ndim", 0) not in (2, 4) or x.shape[1] != C:
             raise ValueError(
-                f"{self!r}: expected input of shape (N, {C}) or (N, {C}, H, W), "
+                f"{self!r}: expected input of shape (N, {C}) or (N, {C}, h, w), "
                 f"got {getattr(x, 'shape', type(x).__name__)}"
             )
 
@@ -84,12 +84,9 @@ class BatchNorm(Layer):
         if not self.training:
             return scale * dout
         m = dout.size // self.num_features
-        mean_dout = (dbeta / m).reshape(shape)  # the same sums, reused
-        mean_dout_xhat = (dgamma / m).reshape(shape)
-        dx = dout - mean_dout
-        dx -= self.x_hat * mean_dout_xhat
-        dx *= scale
-        return dx
+        mean_dout = (dbeta / m).reshape(shape)  # mean(dout): dbeta's sums, reused
+        mean_dout_xhat = (dgamma / m).reshape(shape)  # mean(dout * x_hat): dgamma's sums, reused
+        return scale * (dout - mean_dout - self.x_hat * mean_dout_xhat)
 
     def __repr__(self):
         return f"BatchNorm({self.num_features}, momentum={self.momentum}, eps={self.eps})"

@@ -65,7 +65,7 @@ class Pack(Layer):
     A discriminator that starts with Pack(m) judges m samples at once, all real or
     all fake, and can see when they are too alike: a collapsed generator gives
     itself away (Lin et al., 2018). For points (N, 2) -> (N/m, 2m); for images
-    (N, C, H, W) -> (N/m, m*C, H, W), the m images stacked as channels.
+    (N, C, h, w) -> (N/m, m*C, h, w), the m images stacked as channels.
     It is a reshape, so dx = dout reshaped back. Keeps: the input shape.
     """
 

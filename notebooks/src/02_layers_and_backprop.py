@@ -103,7 +103,7 @@ check("dense_backward", dense_backward)
 # | layer | $f(x)$ | $f'(x)$ | keeps |
 # |---|---|---|---|
 # | ReLU | $\max(x, 0)$ | $1$ if $x > 0$ else $0$ | the mask $x > 0$ |
-# | LeakyReLU | $x$ if $x > 0$ else $\alpha x$ | $1$ if $x > 0$ else $\alpha$ | the mask $x > 0$ |
+# | LeakyReLU | $x$ if $x > 0$ else $\alpha x$ | $1$ if $x > 0$ else $\alpha$ | the slope $s = f'(x)$, so $y = s\,x$ |
 # | Sigmoid | $\sigma(x) = 1/(1 + e^{-x})$ | $\sigma(x)(1 - \sigma(x)) = y(1 - y)$ | the output $y$ |
 # | Tanh | $\tanh x$ | $1 - \tanh^2 x = 1 - y^2$ | the output $y$ |
 #

@@ -31,7 +31,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from minigan.exercises import check
-from minigan.layers import Conv2D, ConvTranspose2D, col2im, im2col
+from minigan.layers import Conv2D, ConvTranspose2D
+from minigan.layers.conv_reference import col2im, conv2d_naive, im2col
 
 FAST = os.environ.get("MINIGAN_FAST") == "1"  # short runs for automatic testing; leave unset when learning
 rng = np.random.default_rng(0)
@@ -39,29 +40,20 @@ rng = np.random.default_rng(0)
 # %% [markdown]
 # ## The convolution, slowly
 #
-# Input $x$ of shape $(N, C_\text{in}, H, W)$, kernels $W$ of shape $(C_\text{out}, C_\text{in}, k, k)$, stride
-# $s$, zero padding $p$ (as PyTorch's `Conv2d`; strictly it is a cross-correlation, the kernel is not flipped):
+# Input $x$ of shape $(N, C_\text{in}, h, w)$, kernels $W$ of shape $(C_\text{out}, C_\text{in}, k, k)$, stride
+# $s$, zero padding $p$ (as PyTorch's `Conv2d`; strictly it is a cross-correlation, the kernel is not flipped).
+# Image sizes are lowercase, $h$ and $w$, so that $W$ always means the kernels:
 #
 # $$y[n, o, i, j] = b_o + \sum_{c}\sum_{u, v < k} W[o, c, u, v]\; x_\text{padded}[n, c,\; s i + u,\; s j + v],
-# \qquad H_o = \left\lfloor \frac{H + 2p - k}{s} \right\rfloor + 1.$$
+# \qquad h_o = \left\lfloor \frac{h + 2p - k}{s} \right\rfloor + 1.$$
 #
-# Written as loops, this is the obvious reference we can test the fast version against:
+# Written as loops, this is the obvious reference the library's fast layers are tested against. It lives in
+# `minigan/layers/conv_reference.py`, next to im2col and col2im:
 
 # %%
-def conv2d_naive(x, W, stride=1, padding=0):
-    """The definition, as loops. x: (N, C_in, H, W), W: (C_out, C_in, k, k) -> (N, C_out, Ho, Wo)."""
-    N, C_in, H, Wd = x.shape
-    C_out, _, k, _ = W.shape
-    Ho, Wo = (H + 2 * padding - k) // stride + 1, (Wd + 2 * padding - k) // stride + 1
-    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    y = np.zeros((N, C_out, Ho, Wo))
-    for n in range(N):
-        for o in range(C_out):
-            for i in range(Ho):
-                for j in range(Wo):
-                    patch = xp[n, :, i * stride : i * stride + k, j * stride : j * stride + k]  # (C_in, k, k)
-                    y[n, o, i, j] = (W[o] * patch).sum()
-    return y
+import inspect
+
+print(inspect.getsource(conv2d_naive))
 
 # %% [markdown]
 # ## im2col: every patch becomes a column
@@ -72,8 +64,8 @@ def conv2d_naive(x, W, stride=1, padding=0):
 # and $2 \cdot 9 = 18$ rows. The patch of output pixel 0 is outlined on the input.
 
 # %%
-x = np.arange(32, dtype=np.float64).reshape(1, 2, 4, 4)  # (N=1, C=2, H=4, W=4)
-cols = im2col(x, 3, 1, 0)  # (C*k*k, N*Ho*Wo) = (18, 4)
+x = np.arange(32, dtype=np.float64).reshape(1, 2, 4, 4)  # (N=1, C=2, h=4, w=4)
+cols = im2col(x, 3, 1, 0)  # (C*k*k, N*ho*wo) = (18, 4)
 print("x", x.shape, "-> cols", cols.shape)
 
 fig, axes = plt.subplots(1, 3, figsize=(11, 5), gridspec_kw={"width_ratios": [1, 1, 1.1]})
@@ -99,30 +91,30 @@ plt.show()
 
 # %% [markdown]
 # Each entry of $x$ appears in the matrix once for every patch that contains it (the middle pixels of the
-# channel 4 times). With the kernels flattened into rows, $W_2 = W$ reshaped to $(C_\text{out}, C_\text{in} k^2)$,
+# channel 4 times). With the kernels flattened into rows, $W_\text{cols} = W$ reshaped to $(C_\text{out}, C_\text{in} k^2)$,
 # the convolution is
 #
-# $$Y = W_2 \cdot \text{cols} \quad (C_\text{out},\; N H_o W_o), \quad\text{then reshaped to } (N, C_\text{out}, H_o, W_o).$$
+# $$Y = W_\text{cols} \cdot \text{cols} \quad (C_\text{out},\; N h_o w_o), \quad\text{then reshaped to } (N, C_\text{out}, h_o, w_o).$$
 
 # %%
 x = rng.standard_normal((2, 3, 7, 7))
 W = rng.standard_normal((4, 3, 3, 3))
 cols = im2col(x, 3, 2, 1)  # (27, 2*4*4)
-Y = W.reshape(4, -1) @ cols  # (C_out, N*Ho*Wo) = (4, 32)
-y_fast = Y.reshape(4, 2, 4, 4).transpose(1, 0, 2, 3)  # (N, C_out, Ho, Wo): channels were first
+Y = W.reshape(4, -1) @ cols  # (C_out, N*ho*wo) = (4, 32)
+y_fast = Y.reshape(4, 2, 4, 4).transpose(1, 0, 2, 3)  # (N, C_out, ho, wo): channels were first
 
 layer = Conv2D(3, 4, 3, stride=2, padding=1, bias=False).astype(np.float64)
 layer.params["W"][...] = W
-print("im2col matmul vs loops:", np.abs(y_fast - conv2d_naive(x, W, 2, 1)).max())
-print("Conv2D layer  vs loops:", np.abs(layer.forward(x) - conv2d_naive(x, W, 2, 1)).max())
+print("im2col matmul vs loops:", np.abs(y_fast - conv2d_naive(x, W, None, 2, 1)).max())
+print("Conv2D layer  vs loops:", np.abs(layer.forward(x) - conv2d_naive(x, W, None, 2, 1)).max())
 
 # %% [markdown]
 # ## The backward pass: col2im
 #
-# From $Y = W_2\,\text{cols}$ (a plain matrix product, notebook 2) with $dY$ = `dout` rearranged to
-# $(C_\text{out}, N H_o W_o)$:
+# From $Y = W_\text{cols}\,\text{cols}$ (a plain matrix product, notebook 2) with $dY$ = `dout` rearranged to
+# $(C_\text{out}, N h_o w_o)$:
 #
-# $$dW_2 = dY\,\text{cols}^\top, \qquad d\text{cols} = W_2^\top\, dY.$$
+# $$dW_\text{cols} = dY\,\text{cols}^\top, \qquad d\text{cols} = W_\text{cols}^\top\, dY.$$
 #
 # `dcols` holds one gradient per **copy** of each input pixel. A pixel copied into four patches influenced four
 # outputs, so its gradient is the **sum** of its four copies' gradients. `col2im(dcols, x_shape, k, stride, padding)`
@@ -131,13 +123,13 @@ print("Conv2D layer  vs loops:", np.abs(layer.forward(x) - conv2d_naive(x, W, 2,
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(8, 3.6))
-for ax, (H, k, s, p) in zip(axes, [(6, 3, 1, 0), (7, 3, 2, 1)]):
-    Ho = (H + 2 * p - k) // s + 1
-    counts = col2im(np.ones((k * k, Ho * Ho)), (1, 1, H, H), k, s, p)[0, 0]
+for ax, (h, k, s, p) in zip(axes, [(6, 3, 1, 0), (7, 3, 2, 1)]):
+    ho = (h + 2 * p - k) // s + 1
+    counts = col2im(np.ones((k * k, ho * ho)), (1, 1, h, h), k, s, p)[0, 0]
     ax.imshow(counts, cmap="viridis", vmin=0)
     for (i, j), v in np.ndenumerate(counts):
         ax.text(j, i, int(v), ha="center", va="center", color="w")
-    ax.set_title(f"H={H}, k={k}, stride={s}, padding={p}")
+    ax.set_title(f"h={h}, k={k}, stride={s}, padding={p}")
     ax.set_axis_off()
 fig.suptitle("col2im(ones): how many patches cover each pixel")
 plt.show()
@@ -146,12 +138,12 @@ plt.show()
 # ### Exercise 1: Conv2D backward via col2im
 #
 # Write `conv2d_backward(dout, cols, W, x_shape, stride, padding)` returning `(dx, dW)` (no bias). `cols` is
-# what the forward pass kept. Mind the layout: `dout` is $(N, C_\text{out}, H_o, W_o)$ but the matrix product
-# wants channels first, $(C_\text{out}, N H_o W_o)$: transpose before you reshape.
+# what the forward pass kept. Mind the layout: `dout` is $(N, C_\text{out}, h_o, w_o)$ but the matrix product
+# wants channels first, $(C_\text{out}, N h_o w_o)$: transpose before you reshape.
 
 # %%
 def conv2d_backward(dout, cols, W, x_shape, stride, padding):
-    """dout: (N, C_out, Ho, Wo)   cols: (C_in*k*k, N*Ho*Wo)   W: (C_out, C_in, k, k)   x_shape: (N, C_in, H, W).
+    """dout: (N, C_out, ho, wo)   cols: (C_in*k*k, N*ho*wo)   W: (C_out, C_in, k, k)   x_shape: (N, C_in, h, w).
 
     Returns (dx, dW) with the shapes of x and W.
     """
@@ -171,7 +163,7 @@ check("conv2d_backward", conv2d_backward)
 # convolution*: `ConvTranspose2D`'s forward is Conv2D's input gradient (col2im), and its backward is Conv2D's
 # forward (im2col). Its output size inverts Conv2D's:
 #
-# $$H_\text{out} = (H - 1)s - 2p + k + \text{output\_padding}.$$
+# $$h_o = (h - 1)s - 2p + k + \text{output\_padding}.$$
 #
 # "Transpose" means $\langle Ax, y\rangle = \langle x, A^\top y\rangle$ for **every** $x$ and $y$. With the same
 # kernel array in both layers (PyTorch's layouts make that work: Conv2D's $W$ is $(C_\text{out}, C_\text{in}, k, k)$,
@@ -196,13 +188,15 @@ print("ConvTranspose2D maps", y.shape, "->", convT.forward(y).shape)
 # Write `conv_transpose2d_forward(x, W, stride, padding, output_padding=0)` (no bias), with `W` of shape
 # $(C_\text{in}, C_\text{out}, k, k)$. It is the backward pass of a Conv2D used as a forward pass:
 #
-# $$x_2 = x \text{ as } (C_\text{in}, N H W), \qquad \text{cols} = W_2^\top x_2 \;\; (C_\text{out} k^2, N H W),
-# \qquad y = \text{col2im}(\text{cols}, (N, C_\text{out}, H_\text{out}, W_\text{out}), k, s, p).$$
+# $$x_\text{cols} = x \text{ as } (C_\text{in}, N h w), \qquad \text{cols} = W_\text{cols}^\top x_\text{cols} \;\; (C_\text{out} k^2, N h w),
+# \qquad y = \text{col2im}(\text{cols}, (N, C_\text{out}, h_o, w_o), k, s, p),$$
+#
+# with $W_\text{cols} = W$ reshaped to $(C_\text{in}, C_\text{out} k^2)$, the matrix of the Conv2D it is the adjoint of.
 
 # %%
 def conv_transpose2d_forward(x, W, stride, padding, output_padding=0):
-    """x: (N, C_in, H, W)   W: (C_in, C_out, k, k)  ->  y: (N, C_out, Hout, Wout)."""
-    N, C_in, H, Wd = x.shape
+    """x: (N, C_in, h, w)   W: (C_in, C_out, k, k)  ->  y: (N, C_out, ho, wo)."""
+    N, C_in, h, w = x.shape
     C_out, k = W.shape[1], W.shape[2]
     # YOUR CODE HERE (about five lines; use col2im)
     raise NotImplementedError
@@ -247,13 +241,15 @@ plt.show()
 # from one fact: a CPU moves memory in runs, and what it touched a moment ago is still in its cache.
 #
 # **Channels last.** `im2row(x)` is `im2col(x)` transposed, with the channel index moved last: one **row** per
-# output pixel, columns in (kernel row, kernel column, channel) order. When $x$ is *stored* as $(N, H, W, C)$ (the
-# arrays keep their shape $(N, C, H, W)$; only the memory order changes, PyTorch's "channels last"), the $k$
+# output pixel, columns in (kernel row, kernel column, channel) order. When $x$ is *stored* as $(N, h, w, C)$ (the
+# arrays keep their shape $(N, C, h, w)$; only the memory order changes, PyTorch's "channels last"), the $k$
 # pixels of one kernel row times the $C$ channels are one contiguous run of $kC$ numbers, so the copy moves long
-# runs instead of gathering single numbers. Then the convolution is `rows @ Wc`, a Dense layer on the rows.
+# runs instead of gathering single numbers. Then the convolution is `rows @ W_rows`, a Dense layer on the rows,
+# with `W_rows = kernel_matrix(W)` of shape $(k^2 C_\text{in}, C_\text{out})$. This machinery lives in
+# `minigan/layers/conv_fast.py`; the layers in `conv.py` read as the products alone.
 
 # %%
-from minigan.layers.conv import im2row, kernel_matrix, matmul_row2im, row2im
+from minigan.layers.conv_fast import ConvWorkspace, im2row, kernel_matrix, row2im
 
 
 def best_ms(fn, repeats=3 if FAST else 10):
@@ -277,20 +273,22 @@ t_col, t_row = best_ms(lambda: im2col(x_cl, 5, 2, 2)), best_ms(lambda: im2row(x_
 print(f"im2col: {t_col:.1f} ms   im2row: {t_row:.1f} ms")
 
 # %% [markdown]
-# **Blocks of images.** Conv2D's input gradient is `row2im(dy @ Wc.T)`. For the whole batch at once the product
-# is a big matrix (40 MB at the discriminator's batch of 128): the product writes it out to memory and row2im
-# reads it back. `matmul_row2im` makes it for a block of a few images at a time (about 4 MB) and lets row2im add
-# the block up at once, while it is still in the cache: the same sums, up to rounding.
+# **Blocks of images.** Conv2D's input gradient is `row2im(dy_rows @ W_rows.T)`. For the whole batch at once the
+# product is a big matrix (40 MB at the discriminator's batch of 128): the product writes it out to memory and
+# row2im reads it back. Each conv layer holds a `ConvWorkspace`, whose `matmul_row2im` makes the product for a
+# block of a few images at a time (about 4 MB) and lets row2im add the block up at once, while it is still in
+# the cache: the same sums, up to rounding. The workspace also keeps its buffers from call to call.
 
 # %%
 W = rng.standard_normal((128, 64, 5, 5)).astype(np.float32)
-dy = rng.standard_normal((N * 49, 128)).astype(np.float32)  # dL/dy, one row per output pixel
-Wc = kernel_matrix(W)  # (5*5*64, 128)
-whole = row2im(dy @ Wc.T, x_cl.shape, 5, 2, 2)  # one product for the batch, then row2im
-blocked, _ = matmul_row2im(dy, Wc.T, x_cl.shape, 5, 2, 2)
+dy_rows = rng.standard_normal((N * 49, 128)).astype(np.float32)  # dL/dy, one row per output pixel
+W_rows = kernel_matrix(W)  # (5*5*64, 128)
+patches = ConvWorkspace(5, 2, 2)
+whole = row2im(dy_rows @ W_rows.T, x_cl.shape, 5, 2, 2)  # one product for the batch, then row2im
+blocked = patches.matmul_row2im(dy_rows, W_rows.T, x_cl.shape)
 print(f"largest difference: {np.abs(whole - blocked).max():.1e} (at most float32 rounding)")
-print(f"whole batch: {best_ms(lambda: row2im(dy @ Wc.T, x_cl.shape, 5, 2, 2)):.1f} ms   "
-      f"blocks: {best_ms(lambda: matmul_row2im(dy, Wc.T, x_cl.shape, 5, 2, 2)):.1f} ms")  # fmt: skip
+print(f"whole batch: {best_ms(lambda: row2im(dy_rows @ W_rows.T, x_cl.shape, 5, 2, 2)):.1f} ms   "
+      f"blocks: {best_ms(lambda: patches.matmul_row2im(dy_rows, W_rows.T, x_cl.shape)):.1f} ms")  # fmt: skip
 
 # %% [markdown]
 # Timings move from run to run when something else is using the machine: run the two cells again if the numbers

@@ -1,0 +1,198 @@
+"""What makes conv.py fast: channels-last patch matrices, in blocks of images, in kept buffers.
+
+Vocabulary as in conv.py. The layers compute the products of conv_reference.py's
+im2col with the patch matrix transposed and the channel index last:
+
+    rows   = im2row(x)          (N*ho*wo, k*k*C)   one row per output pixel, columns (i, j, c)
+    W_rows = kernel_matrix(W)   (k*k*C_in, C_out)  row (i, j, c) matches im2row's column
+    y_rows = rows @ W_rows      (N*ho*wo, C_out)   = y stored channels-last
+    row2im                      the adjoint of im2row, as col2im is im2col's
+
+Why: memory order decides the speed. With x stored channels-last, (N, h, w, C), the
+k pixels of one kernel row times the C channels are ONE contiguous run of k*C numbers,
+so im2row copies long runs; the products read and write whole rows; and y comes out
+channels-last again, ready for the next layer. The arrays keep their logical shape
+(N, C, h, w); only the memory order is channels-last (PyTorch's "channels_last").
+
+``ConvWorkspace`` is what a layer holds: it makes the patch matrices a block of a
+few images at a time (about 4 MB, ``backend.images_per_block``), so that each block
+is used while it is in the cache, and keeps its buffers from call to call (the patch
+matrices are the largest arrays of a step; fresh ones cost fresh zeroed pages).
+benchmarks/RESULTS.md has the measurements.
+"""
+
+import math
+
+from ..backend import get_array_module, images_per_block
+from .conv_reference import conv_output_size
+
+
+def kernel_matrix(W):
+    """A kernel as a Dense weight matrix: W (C_out, C_in, k, k) -> W_rows (k*k*C_in, C_out).
+
+    The transpose (a view) of a C-contiguous (C_out, k*k*C_in) copy: the copy reads W in
+    long runs, and BLAS takes the transposed operand as it is.
+    """
+    C_out, C_in, k, _ = W.shape
+    return W.transpose(0, 2, 3, 1).reshape(C_out, k * k * C_in).T
+
+
+def kernel_of_matrix(W_rows, W_shape):
+    """Inverse of kernel_matrix: (k*k*C_in, C_out) -> (C_out, C_in, k, k) (a view)."""
+    C_out, C_in, k, _ = W_shape
+    return W_rows.reshape(k, k, C_in, C_out).transpose(3, 2, 0, 1)
+
+
+def im2row(x, k, stride, padding, out=None):
+    """Patches of x as rows, channels last: x (N, C, h, w) -> rows (N*ho*wo, k*k*C).
+
+    rows == im2col(x).T with each column's (c, i, j) reordered to (i, j, c). ``out``: a
+    C-contiguous (N*ho*wo, k*k*C) array to copy into.
+    """
+    xp = get_array_module(x)
+    N, C, h, w = x.shape
+    ho, wo = conv_output_size(h, k, stride, padding), conv_output_size(w, k, stride, padding)
+    x = x.transpose(0, 2, 3, 1)  # (N, h, w, C), a view (free when x is channels-last)
+    if padding:
+        x_pad = xp.zeros((N, h + 2 * padding, w + 2 * padding, C), dtype=x.dtype)  # (N, h+2p, w+2p, C)
+        x_pad[:, padding : padding + h, padding : padding + w] = x
+        x = x_pad
+    sN, sh, sw, sC = x.strides
+    patches = xp.lib.stride_tricks.as_strided(  # (N, ho, wo, k, k, C), a view
+        x, shape=(N, ho, wo, k, k, C), strides=(sN, sh * stride, sw * stride, sh, sw, sC)
+    )
+    if out is None:
+        return patches.reshape(N * ho * wo, k * k * C)
+    out.reshape(patches.shape)[...] = patches  # the same copy, into out
+    return out
+
+
+def _inside(i, n_out, n_in, stride, padding):
+    """Kernel offset i along one axis: (the outputs o whose input o*s + i - p lies in
+    [0, n_in), those inputs), as two slices of equal length."""
+    first = max(0, -((i - padding) // stride))  # ceil((p - i) / s)
+    last = min(n_out, (n_in - 1 + padding - i) // stride + 1)
+    start = first * stride + i - padding
+    return slice(first, last), slice(start, start + stride * max(last - first, 0), stride)
+
+
+def row2im(rows, x_shape, k, stride, padding, out=None):
+    """Adjoint of im2row: rows (N*ho*wo, k*k*C) -> (N, C, h, w), overlapping patches summed.
+
+    Loops over the k*k kernel offsets; each adds one strided slice of C-long runs, only
+    the entries that land inside the image. The result is channels-last in memory.
+    ``out``: an (N, h, w, C) array to overwrite with the result.
+    """
+    xp = get_array_module(rows)
+    N, C, h, w = x_shape
+    ho, wo = conv_output_size(h, k, stride, padding), conv_output_size(w, k, stride, padding)
+    rows = rows.reshape(N, ho, wo, k, k, C)
+    if out is None:
+        x = xp.zeros((N, h, w, C), dtype=rows.dtype)
+    else:
+        x = out
+        x[...] = 0
+    for i in range(k):
+        o_h, in_h = _inside(i, ho, h, stride, padding)
+        for j in range(k):
+            o_w, in_w = _inside(j, wo, w, stride, padding)
+            x[:, in_h, in_w] += rows[:, o_h, o_w, i, j]
+    return x.transpose(0, 3, 1, 2)  # (N, C, h, w), channels-last in memory
+
+
+def image_blocks(N, n, pixels):
+    """Cut N images into blocks of n (the last may be smaller). Yields, per block,
+    (images, span): the block's slice of the batch, and its slice of the rows of a
+    (N*pixels, ...) patch matrix, which holds ``pixels`` rows per image."""
+    for start in range(0, N, n):
+        stop = min(start + n, N)
+        yield slice(start, stop), slice(start * pixels, stop * pixels)
+
+
+class Scratch:
+    """One flat buffer, reused from call to call for arrays of any shape that fit."""
+
+    def __init__(self):
+        self.buffer = None
+
+    def take(self, shape, dtype, xp):
+        """A ``shape`` array laid over the buffer (a new, bigger buffer when it does not fit)."""
+        size = math.prod(shape)
+        b = self.buffer
+        if b is None or b.size < size or b.dtype != dtype or get_array_module(b) is not xp:
+            self.buffer = b = xp.empty(size, dtype=dtype)
+        return b[:size].reshape(shape)
+
+    def __deepcopy__(self, memo):
+        return Scratch()  # a buffer is no state: a copy makes its own
+
+
+class ConvWorkspace:
+    """The patch matrices of one conv layer (kernel k, stride, padding), made fast.
+
+    Holds two buffers: ``kept`` for the rows a layer keeps from its forward to its
+    backward, and ``block`` for one block of rows used at once. What it returns from
+    ``kept`` is valid until its next ``im2row``.
+    """
+
+    def __init__(self, k, stride, padding):
+        self.k, self.stride, self.padding = k, stride, padding
+        self.kept, self.block = Scratch(), Scratch()
+
+    def _pixels_and_images(self, xp, x_shape, columns, itemsize):
+        """(rows of the patch matrix per image, images per block) for input shape x_shape."""
+        N, _, h, w = x_shape
+        pixels = conv_output_size(h, self.k, self.stride, self.padding)
+        pixels *= conv_output_size(w, self.k, self.stride, self.padding)
+        return pixels, images_per_block(xp, N, pixels * columns * itemsize)
+
+    def im2row(self, x):
+        """rows = im2row(x) (N*ho*wo, k*k*C), in the kept buffer, copied a block of
+        images at a time (the zero-padded copy of x is then one block's)."""
+        xp = get_array_module(x)
+        N, C = x.shape[:2]
+        columns = self.k * self.k * C
+        pixels, n = self._pixels_and_images(xp, x.shape, columns, x.itemsize)
+        rows = self.kept.take((N * pixels, columns), x.dtype, xp)
+        for images, span in image_blocks(N, n, pixels):
+            im2row(x[images], self.k, self.stride, self.padding, out=rows[span])
+        return rows
+
+    def matmul_row2im(self, a, b, x_shape):
+        """row2im(a @ b, x_shape): a (N*ho*wo, K), b (K, k*k*C) -> (N, C, h, w), channels-last.
+
+        A block of images at a time: each block of a @ b is added up by row2im while
+        it is in the cache (for the whole batch it would be the step's largest array).
+        """
+        xp = get_array_module(a)
+        N, C, h, w = x_shape
+        x = xp.empty((N, h, w, C), dtype=xp.result_type(a, b))
+        pixels, n = self._pixels_and_images(xp, x_shape, b.shape[1], x.itemsize)
+        block = self.block.take((n * pixels, b.shape[1]), x.dtype, xp)
+        for images, span in image_blocks(N, n, pixels):
+            ab = block[: span.stop - span.start]  # (m*ho*wo, k*k*C): a @ b for the block's m images
+            xp.matmul(a[span], b, out=ab)
+            row2im(ab, (images.stop - images.start, C, h, w), self.k, self.stride, self.padding, out=x[images])
+        return x.transpose(0, 3, 1, 2)
+
+    def im2row_products(self, t, a=None, b=None):
+        """(im2row(t).T @ a, im2row(t) @ b), each skipped (None) when its operand is None.
+
+        t (N, C, h, w);  a (N*ho*wo, A) -> (k*k*C, A);  b (k*k*C, B) -> (N*ho*wo, B).
+        A block of images at a time: both products use each block of rows while it is
+        in the cache, and the first sums over the blocks.
+        """
+        xp = get_array_module(t)
+        N, C = t.shape[:2]
+        columns = self.k * self.k * C
+        pixels, n = self._pixels_and_images(xp, t.shape, columns, t.itemsize)
+        rows_T_a = None if a is None else xp.zeros((columns, a.shape[1]), dtype=xp.result_type(t, a))
+        rows_b = None if b is None else xp.empty((N * pixels, b.shape[1]), dtype=xp.result_type(t, b))
+        block = self.block.take((n * pixels, columns), t.dtype, xp)
+        for images, span in image_blocks(N, n, pixels):
+            rows = im2row(t[images], self.k, self.stride, self.padding, out=block[: span.stop - span.start])
+            if a is not None:
+                rows_T_a += rows.T @ a[span]
+            if b is not None:
+                xp.matmul(rows, b, out=rows_b[span])
+        return rows_T_a, rows_b
