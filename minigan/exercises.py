@@ -491,15 +491,15 @@ def check_relative_error(fn):
 def _conv(x, W, stride, padding):
     """A plain convolution to grade against, written without im2col: every output pixel is
     the sum of its k x k window of the padded input times the kernel.
-    x: (N, C_in, H, W)   W: (C_out, C_in, k, k)   ->   (N, C_out, Ho, Wo)
+    x: (N, C_in, h, w)   W: (C_out, C_in, k, k)   ->   (N, C_out, ho, wo)
     """
     k = W.shape[2]
     padded = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (k, k), axis=(2, 3))  # (N, C_in, H', W', k, k)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (k, k), axis=(2, 3))  # (N, C_in, h', w', k, k)
     return np.einsum("nchwij,ocij->nohw", windows[:, :, ::stride, ::stride], W)
 
 
-_CONV_SETTINGS = [  # (N, C_in, C_out, H, k, stride, padding)
+_CONV_SETTINGS = [  # (N, C_in, C_out, h, k, stride, padding)
     (2, 3, 4, 5, 3, 1, 0),
     (2, 2, 3, 7, 3, 2, 1),
     (3, 2, 2, 8, 5, 2, 2),
@@ -508,11 +508,11 @@ _CONV_SETTINGS = [  # (N, C_in, C_out, H, k, stride, padding)
 
 def _conv_cases(rng):
     cases = []
-    for N, C_in, C_out, H, k, s, p in _CONV_SETTINGS:
-        x = rng.standard_normal((N, C_in, H, H))
+    for N, C_in, C_out, h, k, s, p in _CONV_SETTINGS:
+        x = rng.standard_normal((N, C_in, h, h))
         W = rng.standard_normal((C_out, C_in, k, k))
-        Ho = (H + 2 * p - k) // s + 1
-        dout = rng.standard_normal((N, C_out, Ho, Ho))
+        ho = (h + 2 * p - k) // s + 1
+        dout = rng.standard_normal((N, C_out, ho, ho))
         cases.append((dout, im2col(x, k, s, p), W, x.shape, s, p))
     return cases
 
@@ -528,10 +528,10 @@ def check_conv2d_backward(fn):
     """fn(dout, cols, W, x_shape, stride, padding) -> (dx, dW) for a Conv2D without bias.
 
     The forward pass was
-        cols = im2col(x, k, stride, padding)              (C_in*k*k, N*Ho*Wo)
-        y    = (W2 @ cols) as (N, C_out, Ho, Wo),   W2 = W.reshape(C_out, C_in*k*k)
-    dout: (N, C_out, Ho, Wo)   cols: (C_in*k*k, N*Ho*Wo)   W: (C_out, C_in, k, k)
-    x_shape: (N, C_in, H, W)   dx: (N, C_in, H, W)   dW: like W.
+        cols = im2col(x, k, stride, padding)              (C_in*k*k, N*ho*wo)
+        y    = (W_cols @ cols) as (N, C_out, ho, wo),   W_cols = W.reshape(C_out, C_in*k*k)
+    dout: (N, C_out, ho, wo)   cols: (C_in*k*k, N*ho*wo)   W: (C_out, C_in, k, k)
+    x_shape: (N, C_in, h, w)   dx: (N, C_in, h, w)   dW: like W.
     Use ``col2im`` from ``minigan.layers`` for dx.
     Expected: central differences of the convolution, in x (of a plain convolution written here)
     and in W (of the forward above); exact for any step, as y is linear in each.
@@ -542,15 +542,15 @@ def check_conv2d_backward(fn):
         C_out = W.shape[0]
 
         def from_cols(W):  # the forward above, as a function of W
-            N, _, Ho, Wo = dout.shape
-            return (W.reshape(C_out, -1) @ cols).reshape(C_out, N, Ho, Wo).transpose(1, 0, 2, 3)
+            N, _, ho, wo = dout.shape
+            return (W.reshape(C_out, -1) @ cols).reshape(C_out, N, ho, wo).transpose(1, 0, 2, 3)
 
         x_any = np.zeros(x_shape)  # dL/dx does not depend on x: y is linear in x
         dx = numerical_backward(lambda x: _conv(x, W, stride, padding), x_any, dout, eps=1.0)
         dW = numerical_backward(from_cols, W, dout, eps=1.0)
         return dx, dW
 
-    hint = ("dout is (N, C_out, Ho, Wo) but the matrix product needs (C_out, N*Ho*Wo), channels first: "
+    hint = ("dout is (N, C_out, ho, wo) but the matrix product needs (C_out, N*ho*wo), channels first: "
             "dout.transpose(1, 0, 2, 3).reshape(C_out, -1). A reshape alone mixes examples and channels.")  # fmt: skip
     mistakes = [
         Mistake("dx", lambda *args: _conv2d_backward_no_transpose(*args)[0], hint),
@@ -560,50 +560,51 @@ def check_conv2d_backward(fn):
 
 
 def _conv_transpose2d_no_transpose(x, W, stride, padding, output_padding=0):
-    N, C_in, H, Wd = x.shape
+    N, C_in, h, w = x.shape
     C_out, k = W.shape[1], W.shape[2]
-    Hout = (H - 1) * stride - 2 * padding + k + output_padding
-    Wout = (Wd - 1) * stride - 2 * padding + k + output_padding
+    ho = (h - 1) * stride - 2 * padding + k + output_padding
+    wo = (w - 1) * stride - 2 * padding + k + output_padding
     cols = W.reshape(C_in, -1).T @ x.reshape(C_in, -1)  # the mistake
-    return col2im(cols, (N, C_out, Hout, Wout), k, stride, padding)
+    return col2im(cols, (N, C_out, ho, wo), k, stride, padding)
 
 
 def check_conv_transpose2d_forward(fn):
     """fn(x, W, stride, padding, output_padding=0) -> y for a ConvTranspose2D without bias.
 
-    x: (N, C_in, H, W)   W: (C_in, C_out, k, k)   (PyTorch's layout)
-    y: (N, C_out, Hout, Wout),  Hout = (H - 1) * stride - 2 * padding + k + output_padding
-    It is Conv2D's input gradient used as a forward pass: cols = W2.T @ x2, then col2im.
+    x: (N, C_in, h, w)   W: (C_in, C_out, k, k)   (PyTorch's layout)
+    y: (N, C_out, ho, wo),  ho = (h - 1) * stride - 2 * padding + k + output_padding
+    It is Conv2D's input gradient used as a forward pass: cols = W_cols.T @ x_cols, then col2im
+    (W_cols = W.reshape(C_in, C_out*k*k), x_cols = x as (C_in, N*h*w)).
     Expected: the adjoint identity <convT(x), v> = <x, conv(v)> for every basis vector v of the
     output, conv being the plain convolution from C_out to C_in channels with the same W.
     """
     rng = _rng()
     cases = []
     settings = [(2, 3, 2, 4, 3, 2, 1, 1), (2, 2, 3, 3, 5, 2, 2, 1), (3, 2, 2, 4, 3, 1, 0, 0)]
-    for N, C_in, C_out, H, k, s, p, op in settings:  # (N, C_in, C_out, H, k, stride, padding, output_padding)
-        cases.append((rng.standard_normal((N, C_in, H, H)), rng.standard_normal((C_in, C_out, k, k)), s, p, op))
+    for N, C_in, C_out, h, k, s, p, op in settings:  # (N, C_in, C_out, h, k, stride, padding, output_padding)
+        cases.append((rng.standard_normal((N, C_in, h, h)), rng.standard_normal((C_in, C_out, k, k)), s, p, op))
 
     def expected(x, W, stride, padding, output_padding=0):
-        N, _, H, Wd = x.shape
+        N, _, h, w = x.shape
         C_out, k = W.shape[1], W.shape[2]
-        Hout = (H - 1) * stride - 2 * padding + k + output_padding
-        Wout = (Wd - 1) * stride - 2 * padding + k + output_padding
-        size = C_out * Hout * Wout
-        basis = np.eye(size).reshape(size, C_out, Hout, Wout)  # every v = e_j of one example's output
-        conv_basis = _conv(basis, W, stride, padding)  # (size, C_in, H, W): conv(e_j)
+        ho = (h - 1) * stride - 2 * padding + k + output_padding
+        wo = (w - 1) * stride - 2 * padding + k + output_padding
+        size = C_out * ho * wo
+        basis = np.eye(size).reshape(size, C_out, ho, wo)  # every v = e_j of one example's output
+        conv_basis = _conv(basis, W, stride, padding)  # (size, C_in, h, w): conv(e_j)
         y = x.reshape(N, -1) @ conv_basis.reshape(size, -1).T  # y[n, j] = <x[n], conv(e_j)>
-        return y.reshape(N, C_out, Hout, Wout)
+        return y.reshape(N, C_out, ho, wo)
 
     mistakes = [
         Mistake("y", _conv_transpose2d_no_transpose,
-                "x is (N, C_in, H, W) but the product needs (C_in, N*H*W), channels first: "
+                "x is (N, C_in, h, w) but the product needs (C_in, N*h*w), channels first: "
                 "x.transpose(1, 0, 2, 3).reshape(C_in, -1). A reshape alone mixes examples and channels."),
     ]  # fmt: skip
 
     def diagnose(output, args, got, want):
         got_shape, want_shape, op = np.shape(got), np.shape(want), args[4]
         if len(got_shape) == 4 and op and got_shape[2] == want_shape[2] - op:
-            return "add output_padding to the output size: Hout = (H - 1) * stride - 2 * padding + k + output_padding."
+            return "add output_padding to the output size: ho = (h - 1) * stride - 2 * padding + k + output_padding."
         return None
 
     return grade("conv_transpose2d_forward", fn, cases, expected, ("y",), mistakes, diagnose)

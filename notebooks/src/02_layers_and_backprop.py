@@ -80,7 +80,8 @@ print("kept for backward:", layer.x is x)
 # ### Exercise 1: Dense backward
 #
 # Write `dense_backward(dout, x, W)` returning `(dx, dW, db)`. Replace `raise NotImplementedError` with your
-# code and run the cell; the checker tries your function on random inputs and compares with the reference.
+# code and run the cell; the checker tries your function on random inputs and compares it with central
+# differences of the forward pass (notebook 3 explains them), so it needs no answer to grade you.
 
 # %%
 def dense_backward(dout, x, W):
@@ -235,4 +236,5 @@ print(f"final loss {losses[-1]:.2e}")
 #
 # How do we **know** a backward pass is right? Notebook 3 builds the tool that proves it: the gradient check.
 #
-# *Reference solutions: `minigan/solutions.py` (look after you have tried).*
+# *Reference solutions: `notebooks/solutions.py` in the repository, or your instructor's copy (look after you have
+# tried).*
