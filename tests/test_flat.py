@@ -8,8 +8,9 @@ import pytest
 
 from minigan import flat
 from minigan.backend import to_numpy
+from minigan.gan import GAN
 from minigan.layers import Dense, Sequential
-from minigan.models import mlp_gan
+from minigan.models import dcgan, mlp_gan
 from minigan.optim import SGD, Adam
 
 
@@ -169,3 +170,22 @@ def test_optimizers_without_a_flat_update_take_one_array_at_a_time():
         SGD(lr=0.1, momentum=0.9).step(net.params, net.grads)
     for k, p in G.params.items():
         np.testing.assert_array_equal(p, reference.params[k])
+
+
+@pytest.mark.parametrize("model", ["mlp", "dcgan"])
+def test_gan_trains_the_same_with_and_without_flat_buffers(model):
+    real = np.random.default_rng(0).uniform(-1, 1, (6, 1, 28, 28)).astype(np.float32)
+    runs = []
+    for flatten in (True, False):
+        G, D = dcgan(latent_dim=8, seed=0) if model == "dcgan" else mlp_gan(latent_dim=8, hidden=16, seed=0)
+        gan = GAN(G, D, latent_dim=8, seed=0)
+        if not flatten:
+            separate_copy(G), separate_copy(D)
+        assert (flat.flat_buffer(D.params.values()) is not None) == flatten
+        history = [gan.train_step(real) for _ in range(3)]
+        runs.append(
+            (history, {f"{tag}.{k}": p.copy() for tag, net in (("G", G), ("D", D)) for k, p in net.params.items()})
+        )
+    assert runs[0][0] == runs[1][0]
+    for k, p in runs[0][1].items():
+        np.testing.assert_array_equal(p, runs[1][1][k])
