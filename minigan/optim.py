@@ -48,6 +48,7 @@ class Optimizer:
         self.t = 0  # steps taken so far
         self.state = {slot: {} for slot in slots}
         self._check_against_params = False  # set by load_state_dict, checked at the next step
+        self._flat_seen = None  # see _step_flat
 
     def step(self, params, grads):
         """Update every array in ``params`` in place from the same key in ``grads``."""
@@ -74,12 +75,25 @@ class Optimizer:
         Returns False, having done nothing, when that is not so."""
         if self.update_flat is None or not params:
             return False
-        p = flat_buffer(params.values())
-        g = None if p is None else flat_buffer(grads[key] for key in params)
-        if g is None:
-            return False
-        self.update_flat(p, g, *(self._flat_slot(slot, params, p) for slot in self.slots))
+        arrays = self._flat_arrays(params, grads)
+        seen = self._flat_seen  # the arrays and buffers of the last step that took this path
+        if seen is not None and len(seen[0]) == len(arrays) and all(a is b for a, b in zip(arrays, seen[0])):
+            buffers = seen[1]  # the very same arrays: no need to check their layout again
+        else:
+            p = flat_buffer(params.values())
+            g = None if p is None else flat_buffer(grads[key] for key in params)
+            if g is None:
+                self._flat_seen = None
+                return False
+            buffers = (p, g, *(self._flat_slot(slot, params, p) for slot in self.slots))
+            self._flat_seen = (self._flat_arrays(params, grads), buffers)
+        self.update_flat(*buffers)
         return True
+
+    def _flat_arrays(self, params, grads):
+        """Every array a step reads or writes, in one order: parameters, gradients, state."""
+        state = (self.state[slot].get(key) for slot in self.slots for key in params)
+        return (*params.values(), *(grads[key] for key in params), *state)
 
     def _flat_slot(self, slot, params, p):
         """State ``slot`` as one buffer laid out like ``p``; ``self.state[slot]`` holds views into it.
