@@ -325,7 +325,7 @@ def main(argv=None):
         torch_step()
     variants = {name: (variant_step(name, args, n), [], []) for name in args.variants.split(",") if name != "flat"}
     peak_size = 2048 if args.device == "cpu" else 8192
-    times, ttimes, cpu, tcpu, peaks = [], [], [], [], []
+    times, ttimes, cpu, tcpu, peaks, round_ratios, variant_ratios = [], [], [], [], [], [], {}
     for _ in range(-(-args.steps // args.block)):
         rotation = [(step, times, cpu), *variants.values(), (torch_step, ttimes, tcpu)]
         for fn, walls, cpus in rotation:
@@ -336,6 +336,11 @@ def main(argv=None):
                 wall, c = timed(fn, now)
                 walls.append(wall)
                 cpus.append(c)
+        this_round = statistics.median(times[-args.block :])  # each other block against minigan's, close in time
+        if torch_step:
+            round_ratios.append(statistics.median(ttimes[-args.block :]) / this_round)
+        for name, (_, walls, _) in variants.items():
+            variant_ratios.setdefault(name, []).append(statistics.median(walls[-args.block :]) / this_round)
         peaks.append(matmul_peak(xp, peak_size, now))
     ms = 1000 * statistics.median(times)
     peak = statistics.median(peaks)
@@ -353,7 +358,8 @@ def main(argv=None):
     }  # fmt: skip
     res["blas_environment"] = blas_environment()
     res["variants"] = {name: {"ms_per_step": 1000 * statistics.median(walls), "ms_quartiles": _quartiles(walls),
-                              "cpu_ms_per_step": 1000 * statistics.median(cpus)}
+                              "cpu_ms_per_step": 1000 * statistics.median(cpus),
+                              "by_round": _spread(variant_ratios[name])}
                        for name, (_, walls, cpus) in variants.items()}  # fmt: skip
     if args.device == "gpu":
         res["gpu_pool_mib"] = xp.get_default_memory_pool().total_bytes() / 2**20
@@ -367,6 +373,7 @@ def main(argv=None):
             torch_gflop_per_step=torch_flops / 1e9,
             torch_fraction_of_peak=torch_flops / tms / 1e6 / peak,
             speedup_vs_torch=tms / ms,
+            speedup_by_round=_spread(round_ratios),
             cpu_speedup_vs_torch=tcpu_ms / res["cpu_ms_per_step"],
         )
     report(res)
@@ -397,6 +404,11 @@ def variant_step(name, args, n):
     raise SystemExit(f"{sys.argv[0]}: unknown variant {name!r}; expected separate, flat or flat2")
 
 
+def _spread(ratios):
+    """(lowest, median, highest) of per-round ratios."""
+    return min(ratios), statistics.median(ratios), max(ratios)
+
+
 def _quartiles(times):
     q = statistics.quantiles([1000 * t for t in times], n=4)
     return (q[0], q[2])
@@ -419,7 +431,8 @@ def report(r):
         print(f"  minigan, {name:9s} {v['ms_per_step']:7.1f} ms/step  (quartiles {lo:.1f}-{hi:.1f})"
               f"  {r['batch_size'] / v['ms_per_step'] * 1000:7.0f} images/s"
               f"  (CPU {v['cpu_ms_per_step']:.1f} ms/step)  the library as it is: {v['ms_per_step'] / r['ms_per_step']:.2f}x"
-              f" as fast (by CPU time {v['cpu_ms_per_step'] / r['cpu_ms_per_step']:.2f}x)")  # fmt: skip
+              f" as fast (by CPU time {v['cpu_ms_per_step'] / r['cpu_ms_per_step']:.2f}x;"
+              " round by round: median {1:.2f}x, from {0:.2f}x to {2:.2f}x)".format(*v["by_round"]))  # fmt: skip
     if "torch_ms_per_step" in r:
         lo, hi = r["torch_ms_quartiles"]
         print(f"  pytorch: {r['torch_ms_per_step']:7.1f} ms/step  (quartiles {lo:.1f}-{hi:.1f})"
@@ -427,7 +440,8 @@ def report(r):
               f"  = {100 * r['torch_fraction_of_peak']:.0f}% of peak  (CPU {r['torch_cpu_ms_per_step']:.1f} ms/step)"
               f"   [{r['torch']}]")  # fmt: skip
         print(
-            f"  minigan / pytorch speed: {r['speedup_vs_torch']:.2f}x  (by CPU time: {r['cpu_speedup_vs_torch']:.2f}x)"
+            f"  minigan / pytorch speed: {r['speedup_vs_torch']:.2f}x  (by CPU time: {r['cpu_speedup_vs_torch']:.2f}x;"
+            " round by round: median {1:.2f}x, from {0:.2f}x to {2:.2f}x)".format(*r["speedup_by_round"])
         )
     else:
         print(f"  pytorch: {r['torch']}")
