@@ -1,6 +1,7 @@
-"""Forward and backward time of every layer of the DCGAN, at the shapes a training step uses.
+"""Forward and backward time of every layer of the DCGAN (or the MLP GAN), at the shapes a training step uses.
 
     python benchmarks/layers.py --threads 2 [--batch-size 64] [--device cpu|gpu] [--repeats 20]
+    python benchmarks/layers.py --model mlp --batch-size 128 --threads 2
 
 G's layers run at batch N (one forward, one backward per step); D's at 2N, the
 [real; fake] batch of pass (1). Each layer gets the input it sees in the network
@@ -16,7 +17,7 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_step import forward_macs, limit_threads, make_timer, matmul_peak, standin_note, timed
+from train_step import blas_info, cpu_model, forward_macs, limit_threads, make_timer, matmul_peak, standin_note, timed
 
 
 def like(xp, a, rng):
@@ -49,6 +50,7 @@ def bench_net(net, x, repeats, now, xp, rng):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", choices=("dcgan", "mlp"), default="dcgan")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     p.add_argument("--threads", type=int, default=None)
@@ -60,7 +62,7 @@ def main(argv=None):
     import numpy as np
 
     from minigan.backend import GPUUnavailableError, module_for
-    from minigan.models import dcgan
+    from minigan.models import build, recipe
 
     try:
         xp = module_for(args.device)
@@ -68,15 +70,18 @@ def main(argv=None):
         sys.exit(f"{sys.argv[0]}: {e}")
     now = make_timer(args.device)
     rng = np.random.default_rng(0)
-    G, D = dcgan(seed=0)
+    G, D = build(args.model, seed=0)
     G.to(args.device), D.to(args.device)
     n = args.batch_size
-    z = xp.asarray(rng.standard_normal((n, 128), dtype=np.float32))
+    z = xp.asarray(rng.standard_normal((n, recipe(args.model).latent_dim), dtype=np.float32))
     real = xp.asarray(rng.uniform(-1, 1, (2 * n, 1, 28, 28)).astype(np.float32))
     peak = matmul_peak(xp, args.peak_size or (2048 if args.device == "cpu" else 8192), now)
     if standin_note(args.device):
         print(standin_note(args.device))
-    print(f"DCGAN layers, batch {n} (D at {2 * n}), {args.device}, threads {threads}; matmul peak {peak:.0f} GFLOP/s")
+    print(
+        f"{args.model} layers, batch {n} (D at {2 * n}), {args.device}, threads {threads}; matmul peak {peak:.0f} GFLOP/s"
+    )
+    print(f"  {cpu_model()}; NumPy {np.__version__}, BLAS {blas_info()}")
     print(f"{'layer':78s} {'input':>18s} {'fwd ms':>8s} {'bwd ms':>8s} {'bwd ms':>8s} {'fwd':>7s} {'bwd':>7s}")
     print(f"{'':78s} {'':>18s} {'':>8s} {'':>8s} {'(frozen)':>8s} {'GFLOP/s':>7s} {'GFLOP/s':>7s}")
     total = 0.0

@@ -17,6 +17,14 @@ update through the frozen D (see minigan/gan.py). The script reports
 - peak resident memory (getrusage) and the resident memory's growth over the
   memory steps, measured before PyTorch is imported.
 
+``--variants`` times other versions of minigan's step in the same rotation, for the
+before/after of a change: "separate" (every weight in an array of its own, as before
+flat buffers), "flat" (the library as it is), "flat2" (Adam's passes on two threads).
+
+The header names the CPU, each BLAS that threadpoolctl finds (with the kernel it
+selected and its threads) and PyTorch's, and OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE
+when they are set (they override the kernel OpenBLAS would pick).
+
 Threads: ``--threads N`` sets OPENBLAS_NUM_THREADS / OMP_NUM_THREADS / MKL_NUM_THREADS
 before NumPy is imported (re-running the script if NumPy was imported already) and,
 when threadpoolctl is installed, also limits the loaded BLAS with it.
@@ -153,10 +161,11 @@ def cpu_model():
 
 
 def blas_info():
+    """Each loaded BLAS: library, version, the kernel it selected, its threads (threadpoolctl)."""
     try:
         from threadpoolctl import threadpool_info
 
-        return ", ".join(f"{i['internal_api']} {i['version']} ({i.get('architecture')}, {i['num_threads']} threads)"
+        return ", ".join(f"{i['internal_api']} {i['version']} (kernel {i.get('architecture')}, {i['num_threads']} threads)"
                          for i in threadpool_info() if i["user_api"] == "blas")  # fmt: skip
     except ImportError:
         import numpy as np
@@ -164,6 +173,29 @@ def blas_info():
         deps = np.show_config(mode="dicts").get("Build Dependencies", {})
         blas = deps.get("blas", {})
         return f"{blas.get('name', '?')} {blas.get('version', '?')}"
+
+
+def blas_environment():
+    """The OpenBLAS settings in the environment that change which kernel runs, or ''."""
+    names = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+    return ", ".join(f"{n}={os.environ[n]}" for n in names if n in os.environ)
+
+
+def torch_blas(torch):
+    """PyTorch's CPU BLAS and threads, in words."""
+    config = torch.__config__.show()
+    blas = next((line.split("=", 1)[1] for line in config.split("\n") if "BLAS_INFO=" in line), "?").split(",")[0]
+    return f"BLAS {blas}, oneDNN {torch.backends.mkldnn.is_available()}, {torch.get_num_threads()} threads"
+
+
+def separate_arrays(net):
+    """Give every layer of ``net`` its own parameter and gradient arrays again (undoing
+    ``flat.flatten``): the optimizer then takes one array at a time, as before flat buffers."""
+    from minigan.flat import leaf_layers
+
+    for layer in leaf_layers(net):
+        layer.params = {k: p.copy() for k, p in layer.params.items()}
+        layer.grads = {k: g.copy() for k, g in layer.grads.items()}
 
 
 def make_timer(device):
@@ -252,7 +284,7 @@ def torch_side(args, gan, real, r):
         tgan.train_step(treal)
         sync()
 
-    return step, f"torch {torch.__version__} ({torch.get_num_threads()} threads, {device})"
+    return step, f"torch {torch.__version__} ({device}; {torch_blas(torch)})"
 
 
 def main(argv=None):
@@ -266,6 +298,7 @@ def main(argv=None):
     p.add_argument("--block", type=int, default=5, help="steps of one library in a row before the other's")
     p.add_argument("--memory-steps", type=int, default=60, help="steps watched for resident memory growth")
     p.add_argument("--no-torch", action="store_true", help="do not time PyTorch even if it is importable")
+    p.add_argument("--variants", default="flat", help="comma-separated minigan variants: separate, flat, flat2")
     p.add_argument("--json", help="also write the results to this file")
     p.add_argument("--peak-size", type=int, default=None, help="matmul size for the peak (default 2048 CPU, 8192 GPU)")
     args = p.parse_args(argv)
@@ -298,14 +331,16 @@ def main(argv=None):
     peak_rss = peak_rss_bytes()
     watch_rss = rss[0] is not None and len(rss) >= 2  # a trend needs two readings
 
-    # time: minigan, PyTorch and the matmul in turn
+    # time: minigan (and its other variants), PyTorch and the matmul in turn
     torch_step, torch_note = torch_side(args, gan, real, r)
     for _ in range(args.warmup if torch_step else 0):
         torch_step()
+    variants = {name: (variant_step(name, args, n), [], []) for name in args.variants.split(",") if name != "flat"}
     peak_size = args.peak_size or (2048 if args.device == "cpu" else 8192)
-    times, ttimes, cpu, tcpu, peaks = [], [], [], [], []
+    times, ttimes, cpu, tcpu, peaks, round_ratios, variant_ratios = [], [], [], [], [], [], {}
     for _ in range(-(-args.steps // args.block)):
-        for fn, walls, cpus in ((step, times, cpu), (torch_step, ttimes, tcpu)):
+        rotation = [(step, times, cpu), *variants.values(), (torch_step, ttimes, tcpu)]
+        for fn, walls, cpus in rotation:
             if fn is None:
                 continue
             fn()  # the first step of a block waits for the other library's threads to go idle: not counted
@@ -313,6 +348,11 @@ def main(argv=None):
                 wall, c = timed(fn, now)
                 walls.append(wall)
                 cpus.append(c)
+        this_round = statistics.median(times[-args.block :])  # each other block against minigan's, close in time
+        if torch_step:
+            round_ratios.append(statistics.median(ttimes[-args.block :]) / this_round)
+        for name, (_, walls, _) in variants.items():
+            variant_ratios.setdefault(name, []).append(statistics.median(walls[-args.block :]) / this_round)
         peaks.append(matmul_peak(xp, peak_size, now))
     ms = 1000 * statistics.median(times)
     peak = statistics.median(peaks)
@@ -328,6 +368,11 @@ def main(argv=None):
         "rss_growth_kib_per_step": None if not watch_rss else rss_trend(rss) / 1024,
         "torch": torch_note,
     }  # fmt: skip
+    res["blas_environment"] = blas_environment()
+    res["variants"] = {name: {"ms_per_step": 1000 * statistics.median(walls), "ms_quartiles": _quartiles(walls),
+                              "cpu_ms_per_step": 1000 * statistics.median(cpus),
+                              "by_round": _spread(variant_ratios[name])}
+                       for name, (_, walls, cpus) in variants.items()}  # fmt: skip
     if args.device == "gpu":
         res["gpu_pool_mib"] = xp.get_default_memory_pool().total_bytes() / 2**20
     if torch_step:
@@ -340,6 +385,7 @@ def main(argv=None):
             torch_gflop_per_step=torch_flops / 1e9,
             torch_fraction_of_peak=torch_flops / tms / 1e6 / peak,
             speedup_vs_torch=tms / ms,
+            speedup_by_round=_spread(round_ratios),
             cpu_speedup_vs_torch=tcpu_ms / res["cpu_ms_per_step"],
         )
     if standin_note(args.device):
@@ -351,6 +397,32 @@ def main(argv=None):
     return res
 
 
+def variant_step(name, args, n):
+    """One training step of minigan as it would be without a change (see --variants)."""
+    from minigan import flat
+
+    gan, real, _ = build(args.model, n, args.device)
+    if name == "separate":
+        separate_arrays(gan.G), separate_arrays(gan.D)
+        return lambda: gan.train_step(real)
+    if name == "flat2":
+
+        def step():
+            flat.THREADS, before = 2, flat.THREADS
+            try:
+                gan.train_step(real)
+            finally:
+                flat.THREADS = before
+
+        return step
+    raise SystemExit(f"{sys.argv[0]}: unknown variant {name!r}; expected separate, flat or flat2")
+
+
+def _spread(ratios):
+    """(lowest, median, highest) of per-round ratios."""
+    return min(ratios), statistics.median(ratios), max(ratios)
+
+
 def _quartiles(times):
     q = statistics.quantiles([1000 * t for t in times], n=4)
     return (q[0], q[2])
@@ -359,6 +431,8 @@ def _quartiles(times):
 def report(r):
     print(f"{r['model']} GAN, batch {r['batch_size']}, {r['device']}, threads {r['threads']}")
     print(f"  {r['cpu']}; Python {r['python']}, NumPy {r['numpy']}, BLAS {r['blas']}")
+    if r["blas_environment"]:
+        print(f"  set in the environment: {r['blas_environment']}")
     print(f"  matmul peak (float32 square matmul): {r['matmul_gflops']:.0f} GFLOP/s")
     lo, hi = r["ms_quartiles"]
     print(
@@ -366,6 +440,13 @@ def report(r):
         f"  {r['gflop_per_step']:.2f} GFLOP/step = {100 * r['fraction_of_peak']:.0f}% of peak"
         f"  (CPU {r['cpu_ms_per_step']:.1f} ms/step)"
     )
+    for name, v in r["variants"].items():
+        lo, hi = v["ms_quartiles"]
+        print(f"  minigan, {name:9s} {v['ms_per_step']:7.1f} ms/step  (quartiles {lo:.1f}-{hi:.1f})"
+              f"  {r['batch_size'] / v['ms_per_step'] * 1000:7.0f} images/s"
+              f"  (CPU {v['cpu_ms_per_step']:.1f} ms/step)  the library as it is: {v['ms_per_step'] / r['ms_per_step']:.2f}x"
+              f" as fast (by CPU time {v['cpu_ms_per_step'] / r['cpu_ms_per_step']:.2f}x;"
+              " round by round: median {1:.2f}x, from {0:.2f}x to {2:.2f}x)".format(*v["by_round"]))  # fmt: skip
     if "torch_ms_per_step" in r:
         lo, hi = r["torch_ms_quartiles"]
         print(f"  pytorch: {r['torch_ms_per_step']:7.1f} ms/step  (quartiles {lo:.1f}-{hi:.1f})"
@@ -373,7 +454,8 @@ def report(r):
               f"  = {100 * r['torch_fraction_of_peak']:.0f}% of peak  (CPU {r['torch_cpu_ms_per_step']:.1f} ms/step)"
               f"   [{r['torch']}]")  # fmt: skip
         print(
-            f"  minigan / pytorch speed: {r['speedup_vs_torch']:.2f}x  (by CPU time: {r['cpu_speedup_vs_torch']:.2f}x)"
+            f"  minigan / pytorch speed: {r['speedup_vs_torch']:.2f}x  (by CPU time: {r['cpu_speedup_vs_torch']:.2f}x;"
+            " round by round: median {1:.2f}x, from {0:.2f}x to {2:.2f}x)".format(*r["speedup_by_round"])
         )
     else:
         print(f"  pytorch: {r['torch']}")

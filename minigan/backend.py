@@ -71,6 +71,14 @@ def device_of(x):
     return "cpu" if get_array_module(x) is np else "gpu"
 
 
+def data_address(x):
+    """The address of array ``x``'s first element, in host or device memory: two views
+    that start at the same address start at the same number."""
+    if get_array_module(x) is np:
+        return x.__array_interface__["data"][0]
+    return x.data.ptr  # a cupy.cuda.MemoryPointer
+
+
 def to_device(x, device):
     """Return array ``x`` on ``device`` ("cpu" or "gpu"); the same object when already there."""
     if device == "cpu":
@@ -145,6 +153,18 @@ def images_per_block(xp, n, bytes_per_image):
     if xp is not np:
         return n
     return max(1, min(n, BLOCK_BYTES // max(1, bytes_per_image)))
+
+
+def pass_block(x, cpu_elements):
+    """How many elements of 1-D array x one elementwise pass should take at a time.
+
+    CPU: ``cpu_elements`` (at most all of x), so that a chain of passes over a block
+    reads the core's cache, not main memory. GPU: all of x (each block would be one
+    kernel launch more, and the whole array is what keeps the GPU busy).
+    """
+    if get_array_module(x) is not np:
+        return x.size
+    return min(x.size, cpu_elements)
 
 
 def keep_mask(rng, x, p):

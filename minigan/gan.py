@@ -25,6 +25,7 @@ import math
 import numpy as np
 
 from .backend import get_array_module, to_module, to_numpy
+from .flat import flatten
 from .losses import OBJECTIVES, WGAN, WGANGP, BCEObjective, clip_weights, get_objective, sigmoid
 from .optim import Adam
 from .second_order import gradient_penalty
@@ -76,6 +77,7 @@ class GAN:
         if not isinstance(d_steps, int) or d_steps < 1:
             raise ValueError(f"d_steps must be an integer >= 1, got {d_steps!r}")
         self.G, self.D, self.latent_dim = generator, discriminator, latent_dim
+        flatten(self.G), flatten(self.D)  # each network's weights in one buffer: Adam runs over it in one go
         if isinstance(objective, str):
             self.objective = get_objective(objective, label_smoothing)
         elif not (hasattr(objective, "d_loss") and hasattr(objective, "g_loss")):
@@ -289,6 +291,7 @@ class GAN:
 
         self.G.to(device)
         self.D.to(device)
+        flatten(self.G), flatten(self.D)  # a move to another device makes separate arrays again
         for opt in (self.opt_G, self.opt_D):
             opt.state = {slot: {k: to_device(v, device) for k, v in s.items()} for slot, s in opt.state.items()}
         return self

@@ -12,6 +12,8 @@ data counts one host-to-device copy (see _ledger.py). It checks host/device
 discipline only: the numbers are NumPy's and no time means anything.
 """
 
+import weakref
+
 import numpy as np
 
 from . import _api
@@ -27,11 +29,24 @@ NO_IMPLICIT = (
 )
 
 
+_wrappers = weakref.WeakValueDictionary()  # id(NumPy array) -> the device array around it
+
+
 def wrap(a):
     """A device array around NumPy array (or NumPy scalar) ``a``; 0-d for scalars, as CuPy's reductions."""
     x = ndarray.__new__(ndarray)
     x._a = np.asarray(a) if isinstance(a, np.generic) else a
+    _wrappers[id(x._a)] = x  # (x keeps x._a alive, so the id stays x._a's while the entry lasts)
     return x
+
+
+def base_of(a):
+    """The device array that owns view ``a``'s memory: the same object each time, as in
+    CuPy (``v.base is buffer``), or None for an array that owns its memory."""
+    if a.base is None:
+        return None
+    owner = _wrappers.get(id(a.base))
+    return wrap(a.base) if owner is None else owner
 
 
 def unwrap(value, what, inputs):
@@ -148,10 +163,18 @@ def sync(x):
     return x._a
 
 
+class MemoryPointer:
+    """What CuPy's ``ndarray.data`` (a ``cupy.cuda.MemoryPointer``) offers here: ``ptr``,
+    the address of the array's first element (on the stand-in, in host memory)."""
+
+    def __init__(self, a):
+        self.ptr = a.__array_interface__["data"][0]
+
+
 class ndarray:
     """The stand-in's device array (``cupy.ndarray``); holds a NumPy array in ``_a``."""
 
-    __slots__ = ("_a",)
+    __slots__ = ("_a", "__weakref__")
     __array_priority__ = 100
 
     def __init__(self, shape, dtype=float, memptr=None, strides=None, order="C"):
@@ -257,7 +280,8 @@ class ndarray:
     nbytes = property(lambda self: self._a.nbytes)
     flags = property(lambda self: self._a.flags)
     T = property(lambda self: wrap(self._a.T))
-    base = property(lambda self: None if self._a.base is None else wrap(self._a.base))
+    base = property(lambda self: base_of(self._a))
+    data = property(lambda self: MemoryPointer(self._a))
 
     def __getattr__(self, name):
         members = _api.class_members("cupy.ndarray")

@@ -1,0 +1,138 @@
+"""One flat buffer per network: every parameter, and every gradient, a view into it.
+
+A network keeps its weights in many arrays (a W and a b per layer). An optimizer
+that walks them one by one makes a dozen passes over each; with all of them laid
+end to end in ONE 1-D array, the same arithmetic runs over one array: a handful
+of calls on a GPU, and on a CPU cache-sized blocks in which the dozen passes hit
+the core's own cache instead of main memory.
+
+The layers notice nothing. Each still holds its own ``params`` / ``grads`` dict;
+the arrays in it are now views into the network's two buffers, and layers only
+ever change them in place (``+=``, ``[...] =``), which writes through a view:
+
+    flatten(net)                  # once the network is built (again after a move to another device)
+    flat_buffer(net.params.values())   # the 1-D buffer they tile, or None
+
+``optim.Adam`` looks for the buffers at every step and falls back to one array at
+a time when they are not there (a network nobody flattened, or one whose arrays
+were replaced), with the same numbers either way.
+"""
+
+import math
+
+from .backend import data_address, device_of, get_array_module, pass_block
+
+
+def leaf_layers(net):
+    """The layers that own arrays, in the order ``net.params`` lists their keys."""
+    if hasattr(net, "layers"):  # a Sequential, possibly holding others
+        return [leaf for layer in net.layers for leaf in leaf_layers(layer)]
+    return [net]
+
+
+def flatten(net):
+    """Move ``net``'s parameters and gradients into one buffer each; the layers keep views.
+
+    Values are copied, so nothing changes but where the numbers live. Returns
+    ``(params, grads)``: the two 1-D buffers, or ``(None, None)`` for a network
+    without parameters or one whose arrays mix dtypes or devices (left as it is:
+    the optimizer then takes one array at a time).
+    """
+    layers = [layer for layer in leaf_layers(net) if layer.params]
+    arrays = [p for layer in layers for p in layer.params.values()]
+    if not arrays or len({(a.dtype, device_of(a)) for a in arrays}) > 1:
+        return None, None
+    xp, dtype = get_array_module(arrays[0]), arrays[0].dtype
+    n = sum(int(a.size) for a in arrays)
+    params, grads = xp.empty(n, dtype=dtype), xp.zeros(n, dtype=dtype)
+    start = 0
+    for layer in layers:
+        new_params, new_grads = {}, {}
+        for key, p in layer.params.items():
+            end = start + int(p.size)
+            new_params[key] = params[start:end].reshape(p.shape)
+            new_params[key][...] = p
+            new_grads[key] = grads[start:end].reshape(p.shape)
+            if key in layer.grads:  # gradients already accumulated travel along
+                new_grads[key][...] = layer.grads[key]
+            start = end
+        layer.params, layer.grads = new_params, new_grads
+    return params, grads
+
+
+def flat_buffer(arrays):
+    """The 1-D array that ``arrays`` tile end to end in this order, or None.
+
+    True for the views ``flatten`` makes (each one's ``base`` is the buffer, each
+    starts where the one before ends, together they cover all of it); false for
+    separate arrays, a subset, or another order.
+    """
+    arrays = list(arrays)
+    base = arrays[0].base if arrays else None
+    if base is None or base.ndim != 1 or not base.flags.c_contiguous:
+        return None
+    at, itemsize = data_address(base), base.itemsize
+    for a in arrays:
+        if a.base is not base or not a.flags.c_contiguous or data_address(a) != at:
+            return None
+        at += a.size * itemsize
+    return base if at == data_address(base) + base.size * itemsize else None
+
+
+# ---- Adam over one buffer -----------------------------------------------------------
+CPU_BLOCK = 65536  # elements: 256 KiB of float32 per array, so a block's p, g, m, v and scratch stay in L2
+THREADS = 1  # threads for Adam's passes on a CPU (1 or 2): see benchmarks/RESULTS.md
+_pool = None  # one worker thread, made on first use (NumPy lets go of the GIL inside large ufunc calls)
+
+
+def adam_update(p, g, m, v, t, lr, beta1, beta2, eps, threads=None, block=None):
+    """``optim.Adam.update`` over whole buffers: the same operations in the same order on
+    every element, so the same numbers to the last bit.
+
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+
+    p, g, m, v: 1-D arrays of one size, changed in place (p, m, v). On a CPU the 13
+    passes run block by block so that they read the core's cache, not main memory;
+    threads=2 gives the first half of the blocks to a second thread. On a GPU each
+    pass is one launch over the whole buffer.
+    """
+    n, threads = p.size, threads or THREADS
+    block = pass_block(p, block or CPU_BLOCK)  # the whole buffer on a GPU
+    constants = (lr / (1 - beta1**t), math.sqrt(1 - beta2**t), beta1, beta2, eps)  # Python floats: p's dtype
+    if threads == 1 or n < 2 * block:
+        _adam_blocks(p, g, m, v, 0, n, block, *constants)
+        return
+    global _pool
+    if _pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="minigan-adam")
+    half = (n // 2 + block - 1) // block * block
+    first = _pool.submit(_adam_blocks, p, g, m, v, 0, half, block, *constants)
+    _adam_blocks(p, g, m, v, half, n, block, *constants)
+    first.result()
+
+
+def _adam_blocks(p, g, m, v, lo, hi, block, step_size, bias_correction2_sqrt, beta1, beta2, eps):
+    """Adam's 13 passes over elements lo:hi, one block at a time."""
+    xp = get_array_module(p)
+    tmp, update = xp.empty(block, dtype=p.dtype), xp.empty(block, dtype=p.dtype)
+    for start in range(lo, hi, block):
+        end = min(start + block, hi)
+        P, G, M, V = p[start:end], g[start:end], m[start:end], v[start:end]
+        T, U = tmp[: end - start], update[: end - start]
+        xp.multiply(M, beta1, out=M)  # m = beta1 * m + (1 - beta1) * g
+        xp.multiply(G, 1 - beta1, out=T)
+        xp.add(M, T, out=M)
+        xp.multiply(V, beta2, out=V)  # v = beta2 * v + (1 - beta2) * g * g
+        xp.multiply(G, 1 - beta2, out=T)
+        xp.multiply(T, G, out=T)
+        xp.add(V, T, out=V)
+        xp.sqrt(V, out=U)  # update = m / (sqrt(v) / bias_correction2_sqrt + eps) * step_size
+        xp.divide(U, bias_correction2_sqrt, out=U)
+        xp.add(U, eps, out=U)
+        xp.divide(M, U, out=U)
+        xp.multiply(U, step_size, out=U)
+        xp.subtract(P, U, out=P)
