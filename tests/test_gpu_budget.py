@@ -14,9 +14,9 @@ pytestmark = pytest.mark.gpu
 DCGAN_LAUNCH_BUDGET = 300
 
 
-def gpu_gan(build, **kw):
+def gpu_gan(build, latent_dim=16, **kw):
     G, D = build()
-    return GAN(G, D, latent_dim=16, seed=0, **kw).to("gpu")
+    return GAN(G, D, latent_dim=latent_dim, seed=0, **kw).to("gpu")
 
 
 def images(n, seed=0):
@@ -74,10 +74,11 @@ def test_fit_copies_the_data_order_once_an_epoch(ledger):
     assert ledger.total("h2d") - h2d == 8 + 2, ledger.report("h2d")  # the noise a step, the order an epoch
 
 
-@pytest.mark.xfail(reason="the DCGAN step launches 740 kernels as counted by the stand-in (conv 311, Adam 169, "
-                   "losses 83, BatchNorm 58): flat parameter buffers and fused chains are still to come",
-                   strict=True)  # fmt: skip
+@pytest.mark.xfail(reason="the DCGAN step launches 597 kernels as counted by the stand-in (conv_fast 292, of which "
+                   "row2im's k*k strided adds are most; activations 85, BatchNorm 58, losses 38, Adam 26): "
+                   "fused chains and a GPU fold are still to come",
+                   raises=AssertionError, strict=True)  # fmt: skip
 def test_the_dcgan_step_fits_the_launch_budget(ledger):
-    gan = gpu_gan(lambda: dcgan(128, seed=0))
+    gan = gpu_gan(lambda: dcgan(128, seed=0), latent_dim=128)
     per_step, _ = step_counts(gan, images(64), ledger, steps=1)
     assert per_step["launches"] <= DCGAN_LAUNCH_BUDGET, ledger.report("launches", top=40)
