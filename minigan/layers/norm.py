@@ -14,6 +14,12 @@ def inverse_std(var, eps):
 
 
 @fused
+def moving_average(running, stat, momentum, factor):
+    """(1 - momentum) * running + momentum * stat * factor."""
+    return running * (1 - momentum) + momentum * stat * factor
+
+
+@fused
 def normalise(x_centered, inv_std, gamma, beta):
     """x_hat = (x - mean) * inv_std,  y = gamma * x_hat + beta."""
     x_hat = x_centered * inv_std
@@ -78,10 +84,8 @@ class BatchNorm(Layer):
             mean = x.mean(axis=self.axes)  # (C,)
             x_centered = x - mean.reshape(shape)
             var = (x_centered * x_centered).mean(axis=self.axes)  # (C,), biased (as x.var)
-            self.running_mean *= 1 - self.momentum
-            self.running_mean += self.momentum * mean
-            self.running_var *= 1 - self.momentum
-            self.running_var += self.momentum * var * (m / (m - 1))
+            self.running_mean[...] = moving_average(self.running_mean, mean, self.momentum, 1.0)
+            self.running_var[...] = moving_average(self.running_var, var, self.momentum, m / (m - 1))  # unbiased
         else:
             mean, var = self.running_mean, self.running_var
             x_centered = x - mean.reshape(shape)
