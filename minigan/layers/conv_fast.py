@@ -151,10 +151,11 @@ def row2im_one_sum(rows, x_shape, k, stride, padding, out=None):
     )
     off_h, off_w = padding - u0 * s, padding - v0 * s  # y + p - u0*s: where y = 0 sits
     x = xp.empty((N, h, w, C), dtype=rows.dtype) if out is None else out
-    if (off_h, off_w, U * s, V * s) == (0, 0, h, w):  # the grid is the image: sum straight into x
-        view.sum(axis=(5, 6), out=x.reshape(N, U, s, V, s, C))
-    else:
-        x[...] = view.sum(axis=(5, 6)).reshape(N, U * s, V * s, C)[:, off_h : off_h + h, off_w : off_w + w]
+    fits = (off_h, off_w, U * s, V * s) == (0, 0, h, w) and x.flags.c_contiguous  # sum straight into x
+    grid = x.reshape(N, U, s, V, s, C) if fits else xp.empty((N, U, s, V, s, C), dtype=rows.dtype)
+    view.sum(axis=(5, 6), out=grid)
+    if not fits:
+        x[...] = grid.reshape(N, U * s, V * s, C)[:, off_h : off_h + h, off_w : off_w + w]
     return x.transpose(0, 3, 1, 2)  # (N, C, h, w), channels-last in memory
 
 

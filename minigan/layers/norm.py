@@ -32,7 +32,6 @@ def batchnorm_dx(scale, dout, mean_dout, x_hat, mean_dout_xhat):
     return scale * (dout - mean_dout - x_hat * mean_dout_xhat)
 
 
-
 class BatchNorm(Layer):
     """y = gamma * x_hat + beta,   x_hat = (x - mean) / sqrt(var + eps), per channel.
 
