@@ -8,6 +8,7 @@ devices unless you call ``to_device``.
 """
 
 import copy
+import functools
 
 import numpy as np
 
@@ -167,6 +168,19 @@ def pass_block(x, cpu_elements):
     return min(x.size, cpu_elements)
 
 
+def fold_in_one_sum(xp):
+    """How row2im (conv_fast.py) adds overlapping patches back into an image.
+
+    CPU: k*k strided adds of the rows in place, a block of images at a time, while the
+    block is in the cache. GPU: each add would be a kernel launch (25 per call for k = 5,
+    most of a DCGAN step's launches), so the rows are copied once into zeros padded by
+    stride phase and summed as one strided view: 3 launches, at the price of a padded
+    copy about 2.5x the rows (for k = 5, stride 2), which the GPU's memory bandwidth
+    pays in microseconds.
+    """
+    return xp is not np
+
+
 def keep_mask(rng, x, p):
     """Dropout's mask: a bool array shaped like x, True (keep) with probability 1 - p.
 
@@ -191,3 +205,63 @@ def copy_generator(rng):
     """A copy of generator ``rng`` in its current state, or None where it cannot be copied
     (CuPy's holds a lock: a copy then starts again from its seed)."""
     return copy.deepcopy(rng) if get_array_module(rng) is np else None
+
+
+# ---- fused elementwise chains (GPU) -------------------------------------------
+# On a GPU every elementwise operation is one kernel launch, and the launches, not
+# the arithmetic, decide the speed of a small network's step. ``fused`` makes a
+# short chain of them one kernel there, and leaves the CPU's code as it is written.
+
+
+def fused(fn):
+    """Decorate an elementwise function: one GPU kernel (``cupy.fuse``) on CuPy arrays,
+    ``fn`` itself, line for line, on NumPy arrays.
+
+    ``fn`` may use only what cupy.fuse can compile: operators, ufuncs (``xp.exp``,
+    ``xp.where``...) with broadcasting, arrays and scalars as positional arguments,
+    and literal constants; no shapes, dtypes, reshapes, in-place updates or
+    reductions. It gets its ``xp`` from ``get_array_module`` as any layer does.
+    """
+    kernel = None
+
+    @functools.wraps(fn)
+    def run(*args):
+        nonlocal kernel
+        xps = [get_array_module(a) for a in args]
+        xp = next((m for m in xps if m is not np), np)
+        if xp is np:
+            return fn(*args)
+        if kernel is None:
+            kernel = xp.fuse(kernel_name=fn.__name__)(fn)
+        return kernel(*args)
+
+    return run
+
+
+@fused
+def _mask_and_slope(x, one, alpha):
+    mask = x > 0
+    return mask, get_array_module(x).where(mask, one, alpha)
+
+
+def leaky_relu_slope(x, alpha):
+    """LeakyReLU's (mask, slope): mask = x > 0, slope = dy/dx = 1 where x > 0 else alpha,
+    in x's dtype.
+
+    CPU: for 0 <= alpha <= 1, slope = mask * (1 - alpha) + alpha in place, which is
+    exactly 1 or alpha (tests/test_layers.py checks it): plain arithmetic, far cheaper
+    than a branch per element (benchmarks/RESULTS.md); other alphas pick with where().
+    GPU: both arrays from one fused kernel (a where() costs nothing more there).
+    """
+    xp = get_array_module(x)
+    one, a = x.dtype.type(1), x.dtype.type(alpha)  # both in x's precision
+    if xp is not np:
+        return _mask_and_slope(x, one, a)
+    mask = x > 0
+    if 0 <= alpha <= 1:
+        slope = mask.astype(x.dtype)  # 1 where x > 0, else 0
+        slope *= one - a  # 1 - alpha, or 0
+        slope += a  # exactly 1, or alpha
+    else:
+        slope = xp.where(mask, 1, alpha).astype(x.dtype)
+    return mask, slope

@@ -35,13 +35,14 @@ gradients are with respect to the logits (same shape, 1/N of the mean included):
 turns it into a Python number when it logs (on a GPU that waits for the GPU).
 """
 
-from .backend import get_array_module
+from .backend import fused, get_array_module
 from .layers.activations import sigmoid  # 1 / (1 + exp(-t)), the one stable form (see there)
 
 OBJECTIVES = ("minimax", "non-saturating", "lsgan", "wgan", "wgan-gp", "hinge")
 
 
 # ---- stable building blocks ---------------------------------------------------
+@fused  # one kernel on the GPU (see backend.fused)
 def softplus(t):
     """log(1 + exp(t)) = max(t, 0) + log1p(exp(-|t|)), without overflow."""
     xp = get_array_module(t)

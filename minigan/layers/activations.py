@@ -3,7 +3,7 @@
 For all of them x and y have any shape, the same shape, and dx = dout * dy/dx.
 """
 
-from ..backend import get_array_module
+from ..backend import fused, get_array_module, leaky_relu_slope
 from .base import Layer
 
 
@@ -25,9 +25,8 @@ class LeakyReLU(Layer):
     """y = x if x > 0 else alpha * x.   dy/dx = 1 if x > 0 else alpha (alpha at x = 0).
 
     Both passes multiply by the slope s = dy/dx:  y = s * x,  dx = s * dout.
-    For 0 <= alpha <= 1, s = mask * (1 - alpha) + alpha, which is exactly 1 or alpha
-    (tests/test_layers.py checks it): plain arithmetic, far cheaper than a branch per
-    element (benchmarks/RESULTS.md). Other alphas pick with where().
+    s is exactly 1 or alpha, in x's dtype; backend.leaky_relu_slope builds it the way
+    each device does fastest.
     Keeps: the mask x > 0 and the slope s (x's dtype).
     """
 
@@ -37,15 +36,7 @@ class LeakyReLU(Layer):
 
     def forward(self, x):
         self.check_floating(x)
-        xp = get_array_module(x)
-        self.mask = x > 0
-        if 0 <= self.alpha <= 1:
-            one, alpha = x.dtype.type(1), x.dtype.type(self.alpha)  # both in x's precision
-            self.slope = self.mask.astype(x.dtype)  # 1 where x > 0, else 0
-            self.slope *= one - alpha  # 1 - alpha, or 0
-            self.slope += alpha  # exactly 1, or alpha
-        else:
-            self.slope = xp.where(self.mask, 1, self.alpha).astype(x.dtype)
+        self.mask, self.slope = leaky_relu_slope(x, self.alpha)  # x > 0;  1 there, else alpha
         return self.slope * x
 
     def backward(self, dout, param_grads=True):
@@ -55,6 +46,7 @@ class LeakyReLU(Layer):
         return f"LeakyReLU(alpha={self.alpha})"
 
 
+@fused  # one kernel on the GPU (see backend.fused)
 def sigmoid(x):
     """1 / (1 + exp(-x)), as exp(x) / (1 + exp(x)) for x < 0: only exp(-|x|) <= 1 is formed, so nothing overflows."""
     xp = get_array_module(x)

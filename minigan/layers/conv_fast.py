@@ -23,7 +23,7 @@ benchmarks/RESULTS.md has the measurements.
 
 import math
 
-from ..backend import get_array_module, images_per_block
+from ..backend import fold_in_one_sum, get_array_module, images_per_block
 from .conv_reference import conv_output_size
 
 
@@ -80,10 +80,13 @@ def row2im(rows, x_shape, k, stride, padding, out=None):
     """Adjoint of im2row: rows (N*ho*wo, k*k*C) -> (N, C, h, w), overlapping patches summed.
 
     Loops over the k*k kernel offsets; each adds one strided slice of C-long runs, only
-    the entries that land inside the image. The result is channels-last in memory.
-    ``out``: an (N, h, w, C) array to overwrite with the result.
+    the entries that land inside the image (on the GPU, where each add is a kernel launch,
+    ``row2im_one_sum`` instead; see ``backend.fold_in_one_sum``). The result is
+    channels-last in memory. ``out``: an (N, h, w, C) array to overwrite with the result.
     """
     xp = get_array_module(rows)
+    if fold_in_one_sum(xp):
+        return row2im_one_sum(rows, x_shape, k, stride, padding, out)
     N, C, h, w = x_shape
     ho, wo = conv_output_size(h, k, stride, padding), conv_output_size(w, k, stride, padding)
     rows = rows.reshape(N, ho, wo, k, k, C)
@@ -97,6 +100,62 @@ def row2im(rows, x_shape, k, stride, padding, out=None):
         for j in range(k):
             o_w, in_w = _inside(j, wo, w, stride, padding)
             x[:, in_h, in_w] += rows[:, o_h, o_w, i, j]
+    return x.transpose(0, 3, 1, 2)  # (N, C, h, w), channels-last in memory
+
+
+def _phase_grid(n_in, n_out, k, stride, padding):
+    """One axis of row2im_one_sum: (u0, U, Q, base, src, dst).
+
+    Input y with y + p = u*s + r gets the outputs o = u - q at offsets i = r + s*q,
+    q = 0..Q-1 (Q = ceil(k/s)), for u = u0..u0+U-1. The padded rows hold output o at
+    index o - base (base = u0 - Q + 1); src, dst: the outputs copied there and where
+    they go, as slices of equal length.
+    """
+    Q = -(-k // stride)
+    u0, u1 = padding // stride, (n_in - 1 + padding) // stride
+    base = u0 - Q + 1
+    first, last = max(0, base), min(n_out, u1 + 1)
+    return u0, u1 - u0 + 1, Q, base, slice(first, last), slice(first - base, last - base)
+
+
+def row2im_one_sum(rows, x_shape, k, stride, padding, out=None):
+    """row2im with one sum over a strided view instead of k*k adds (3 kernel launches).
+
+    Along one axis, input y gets rows[o, i] for o*s + i = y + p. With y + p = u*s + r
+    (0 <= r < s), those are i = r + s*q, o = u - q for q = 0..Q-1, Q = ceil(k/s). Once
+    the rows are copied into zeros padded so that every such (o, i) exists (o outside
+    0..ho-1 and i >= k hold 0), every pixel is the sum of exactly Q*Q entries, at
+    constant strides in (u, r, q). With P[o + Q-1 - u0, i] the padded rows:
+
+        x[n, (u, r), (v, t), c] = sum_{q, q'} P[n, u - u0 + Q-1 - q, v - v0 + Q-1 - q', r + s q, t + s q', c]
+
+    one reduction of an as_strided view (its q strides are negative). The terms are
+    added in row2im's order (i, then j, increasing): on NumPy the two agree bit for bit.
+    Costs a zero-padded copy of the rows, (s*Q / k)^2 * (U + Q - 1)(V + Q - 1) / (ho * wo)
+    times their size (U, V: the u, v of the image).
+    """
+    xp = get_array_module(rows)
+    N, C, h, w = x_shape
+    s = stride
+    ho, wo = conv_output_size(h, k, s, padding), conv_output_size(w, k, s, padding)
+    u0, U, Q, _, src_h, dst_h = _phase_grid(h, ho, k, s, padding)
+    v0, V, _, _, src_w, dst_w = _phase_grid(w, wo, k, s, padding)
+    kp = s * Q  # kernel offsets padded to a multiple of the stride
+    P = xp.zeros((N, U + Q - 1, V + Q - 1, kp, kp, C), dtype=rows.dtype)  # zero-padded rows
+    P[:, dst_h, dst_w, :k, :k] = rows.reshape(N, ho, wo, k, k, C)[:, src_h, src_w]
+    sN, sO, sW, sI, sJ, sC = P.strides
+    view = xp.lib.stride_tricks.as_strided(  # (N, U, s, V, s, Q, Q, C), a view starting at P[:, Q-1, Q-1]
+        P[:, Q - 1 :, Q - 1 :],
+        shape=(N, U, s, V, s, Q, Q, C),
+        strides=(sN, sO, sI, sW, sJ, s * sI - sO, s * sJ - sW, sC),
+    )
+    off_h, off_w = padding - u0 * s, padding - v0 * s  # y + p - u0*s: where y = 0 sits
+    x = xp.empty((N, h, w, C), dtype=rows.dtype) if out is None else out
+    fits = (off_h, off_w, U * s, V * s) == (0, 0, h, w) and x.flags.c_contiguous  # sum straight into x
+    grid = x.reshape(N, U, s, V, s, C) if fits else xp.empty((N, U, s, V, s, C), dtype=rows.dtype)
+    view.sum(axis=(5, 6), out=grid)
+    if not fits:
+        x[...] = grid.reshape(N, U * s, V * s, C)[:, off_h : off_h + h, off_w : off_w + w]
     return x.transpose(0, 3, 1, 2)  # (N, C, h, w), channels-last in memory
 
 

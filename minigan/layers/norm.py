@@ -2,7 +2,34 @@
 
 import numpy as np
 
+from ..backend import fused
 from .base import Layer
+
+
+# The elementwise chains of the two passes, each one kernel on the GPU (see backend.fused).
+@fused
+def inverse_std(var, eps):
+    """1 / sqrt(var + eps)."""
+    return 1 / (var + eps) ** 0.5
+
+
+@fused
+def moving_average(running, stat, momentum, factor):
+    """(1 - momentum) * running + momentum * stat * factor."""
+    return running * (1 - momentum) + momentum * stat * factor
+
+
+@fused
+def normalise(x_centered, inv_std, gamma, beta):
+    """x_hat = (x - mean) * inv_std,  y = gamma * x_hat + beta."""
+    x_hat = x_centered * inv_std
+    return x_hat, x_hat * gamma + beta
+
+
+@fused
+def batchnorm_dx(scale, dout, mean_dout, x_hat, mean_dout_xhat):
+    """dx = gamma / sqrt(var + eps) * (dout - mean(dout) - x_hat * mean(dout * x_hat))."""
+    return scale * (dout - mean_dout - x_hat * mean_dout_xhat)
 
 
 class BatchNorm(Layer):
@@ -56,17 +83,14 @@ class BatchNorm(Layer):
             mean = x.mean(axis=self.axes)  # (C,)
             x_centered = x - mean.reshape(shape)
             var = (x_centered * x_centered).mean(axis=self.axes)  # (C,), biased (as x.var)
-            self.running_mean *= 1 - self.momentum
-            self.running_mean += self.momentum * mean
-            self.running_var *= 1 - self.momentum
-            self.running_var += self.momentum * var * (m / (m - 1))
+            self.running_mean[...] = moving_average(self.running_mean, mean, self.momentum, 1.0)
+            self.running_var[...] = moving_average(self.running_var, var, self.momentum, m / (m - 1))  # unbiased
         else:
             mean, var = self.running_mean, self.running_var
             x_centered = x - mean.reshape(shape)
-        self.inv_std = (1 / (var + self.eps) ** 0.5).reshape(shape)  # (1, C) or (1, C, 1, 1)
-        self.x_hat = x_centered * self.inv_std
-        y = self.x_hat * self.params["gamma"].reshape(shape)
-        y += self.params["beta"].reshape(shape)
+        self.inv_std = inverse_std(var, var.dtype.type(self.eps)).reshape(shape)  # (1, C) or (1, C, 1, 1)
+        self.x_hat, y = normalise(x_centered, self.inv_std, self.params["gamma"].reshape(shape),
+                                  self.params["beta"].reshape(shape))  # fmt: skip
         return y
 
     def backward(self, dout, param_grads=True, input_grad=True):
@@ -86,7 +110,7 @@ class BatchNorm(Layer):
         m = dout.size // self.num_features
         mean_dout = (dbeta / m).reshape(shape)  # mean(dout): dbeta's sums, reused
         mean_dout_xhat = (dgamma / m).reshape(shape)  # mean(dout * x_hat): dgamma's sums, reused
-        return scale * (dout - mean_dout - self.x_hat * mean_dout_xhat)
+        return batchnorm_dx(scale, dout, mean_dout, self.x_hat, mean_dout_xhat)
 
     def __repr__(self):
         return f"BatchNorm({self.num_features}, momentum={self.momentum}, eps={self.eps})"
