@@ -211,16 +211,22 @@ class CounterRNG:
         return f"CounterRNG(seed={self.seed}, draws={self.draws})"
 
 
-def _counter_keep(index, offset, threshold):
-    """keep = top 16 bits of mix(index * G + offset) >= threshold, on uint64 arrays (wrapping)."""
+def _counter_keep(index, offset, threshold, g, m1, m2):
+    """keep = top 16 bits of mix(index * g + offset) >= threshold, on uint64 arrays (wrapping).
+
+    g, m1, m2: SplitMix64's constants as uint64 scalars. They come in as arguments, so a
+    fused GPU kernel receives them typed: written in, they would become C++ literals
+    above 2**63, which fit no signed integer type.
+    """
     u = np.uint64  # every constant typed, so no step leaves uint64
-    z = index * u(_GOLDEN) + offset
-    z = (z ^ (z >> u(30))) * u(_MIX1)
-    z = (z ^ (z >> u(27))) * u(_MIX2)
+    z = index * g + offset
+    z = (z ^ (z >> u(30))) * m1
+    z = (z ^ (z >> u(27))) * m2
     z = z ^ (z >> u(31))
     return (z >> u(48)) >= threshold
 
 
+_SPLITMIX = (np.uint64(_GOLDEN), np.uint64(_MIX1), np.uint64(_MIX2))  # g, m1, m2 of _counter_keep
 _fused_counter_keep = {}  # module -> _counter_keep as one fused GPU kernel
 
 
@@ -278,7 +284,7 @@ def keep_mask(rng, x, p):
     threshold = round(p * 2**16)
     if isinstance(rng, CounterRNG):
         index = xp.arange(x.size, dtype=np.uint64).reshape(shape)  # element numbers in memory order
-        mask = _counter_keep_on(xp)(index, np.uint64(rng.next_offset()), np.uint64(threshold))
+        mask = _counter_keep_on(xp)(index, np.uint64(rng.next_offset()), np.uint64(threshold), *_SPLITMIX)
     elif xp is np:
         bits = rng.bit_generator.random_raw(-(-x.size // 4)).view(np.uint16)[: x.size].reshape(shape)
         mask = bits >= threshold
