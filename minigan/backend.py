@@ -7,8 +7,8 @@ GPU array is seen or the GPU is asked for; nothing here moves data between
 devices unless you call ``to_device``.
 """
 
-import copy
 import functools
+import warnings
 
 import numpy as np
 
@@ -181,32 +181,6 @@ def fold_in_one_sum(xp):
     return xp is not np
 
 
-def keep_mask(rng, x, p):
-    """Dropout's mask: a bool array shaped like x, True (keep) with probability 1 - p.
-
-    A unit is kept when a random 16-bit integer is >= round(p * 2**16), so P(keep) is
-    1 - p to within 2**-17. The bits are drawn in x's memory order (x may be a
-    transposed view, e.g. channels-last), so that x * mask walks both arrays in step.
-    On NumPy each 64-bit draw of the PCG64 bit generator is cut into four 16-bit
-    numbers; CuPy's generator makes 32 bits a draw, so it is asked for 16-bit integers.
-    """
-    xp = get_array_module(x)
-    axes = sorted(range(x.ndim), key=lambda a: -abs(x.strides[a]))  # x's axes, outermost in memory first
-    shape = tuple(x.shape[a] for a in axes)
-    if xp is np:
-        bits = rng.bit_generator.random_raw(-(-x.size // 4)).view(np.uint16)[: x.size].reshape(shape)
-    else:
-        bits = rng.integers(0, 2**16, shape, dtype=xp.uint16)
-    mask = bits >= round(p * 2**16)
-    return mask.transpose([axes.index(a) for a in range(x.ndim)])  # back to x's axis order
-
-
-def copy_generator(rng):
-    """A copy of generator ``rng`` in its current state, or None where it cannot be copied
-    (CuPy's holds a lock: a copy then starts again from its seed)."""
-    return copy.deepcopy(rng) if get_array_module(rng) is np else None
-
-
 # ---- fused elementwise chains (GPU) -------------------------------------------
 # On a GPU every elementwise operation is one kernel launch, and the launches, not
 # the arithmetic, decide the speed of a small network's step. ``fused`` makes a
@@ -236,6 +210,144 @@ def fused(fn):
         return kernel(*args)
 
     return run
+
+
+# ---- Dropout's random bits ------------------------------------------------------
+# On the CPU a Dropout layer draws its keep bits from NumPy's PCG64 generator (so CPU
+# runs stay bit for bit what they were). On the GPU it uses a counter-based generator,
+# ``CounterRNG``: the bits of mask number d are a pure function of (seed, d, element
+# index), so they are the same on every GPU model, a copy is two integers, and the
+# checkpoint saves those two integers. The same function runs on NumPy, so a GPU run
+# resumed on the CPU goes on with the very masks the GPU would have drawn.
+_MASK64 = (1 << 64) - 1
+_GOLDEN = 0x9E3779B97F4A7C15  # SplitMix64's increment: 2**64 / golden ratio, odd
+_MIX1, _MIX2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB  # SplitMix64's finaliser constants
+
+
+def _mix64(z):
+    """SplitMix64's finaliser of the Python int z (a bijection of 64-bit integers)."""
+    z = ((z ^ (z >> 30)) * _MIX1) & _MASK64
+    z = ((z ^ (z >> 27)) * _MIX2) & _MASK64
+    return z ^ (z >> 31)
+
+
+class CounterRNG:
+    """Dropout's generator on the GPU: a seed and the number of masks drawn so far.
+
+    Element i of mask d is kept when the top 16 bits of
+
+        bits(seed, d, i) = mix(k_d + (i + 1) * G),   k_d = mix(mix(seed) + (d + 1) * G)
+
+    are >= round(p * 2**16), where mix is SplitMix64's finaliser and G = 0x9E3779B97F4A7C15
+    (all arithmetic mod 2**64): element i of mask d is number i of a SplitMix64 stream that
+    starts at k_d, itself number d of a SplitMix64 stream started from mix(seed). Why: no
+    state lives on the device, so the masks do not depend on the GPU model, and a copy or a
+    checkpoint is the two integers (seed, draws).
+    """
+
+    def __init__(self, seed, draws=0):
+        for name, v in (("seed", seed), ("draws", draws)):
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or not 0 <= v <= _MASK64:
+                raise ValueError(f"CounterRNG: {name} must be an integer in [0, 2**64), got {v!r}")
+        self.seed, self.draws = int(seed), int(draws)
+
+    def next_offset(self):
+        """k_d + G for the next mask d (then d counts one more): element i's counter is i * G + this."""
+        key = _mix64((_mix64(self.seed) + (self.draws + 1) * _GOLDEN) & _MASK64)
+        self.draws += 1
+        return (key + _GOLDEN) & _MASK64
+
+    def state(self):
+        """(seed, draws) as uint64[2], as a checkpoint stores it."""
+        return np.array([self.seed, self.draws], dtype=np.uint64)
+
+    @classmethod
+    def from_state(cls, a):
+        """The generator saved by ``state()``; ValueError for anything but two unsigned integers."""
+        a = np.asarray(a)
+        if a.shape != (2,) or a.dtype.kind != "u":
+            raise ValueError(f"CounterRNG: a saved state is uint64[2] (seed, draws), got {a.dtype}{a.shape}")
+        return cls(int(a[0]), int(a[1]))
+
+    def __eq__(self, other):
+        return isinstance(other, CounterRNG) and (self.seed, self.draws) == (other.seed, other.draws)
+
+    def __repr__(self):
+        return f"CounterRNG(seed={self.seed}, draws={self.draws})"
+
+
+@fused
+def _counter_keep(index, offset, threshold, g, m1, m2):
+    """keep = top 16 bits of mix(index * g + offset) >= threshold, on uint64 arrays (wrapping).
+
+    g, m1, m2: SplitMix64's constants as uint64 scalars. They come in as arguments, so a
+    fused GPU kernel receives them typed: written in, they would become C++ literals
+    above 2**63, which fit no signed integer type.
+    """
+    u = np.uint64  # every constant typed, so no step leaves uint64
+    z = index * g + offset
+    z = (z ^ (z >> u(30))) * m1
+    z = (z ^ (z >> u(27))) * m2
+    z = z ^ (z >> u(31))
+    return (z >> u(48)) >= threshold
+
+
+_SPLITMIX = (np.uint64(_GOLDEN), np.uint64(_MIX1), np.uint64(_MIX2))  # g, m1, m2 of _counter_keep
+
+
+def dropout_generator(seed, xp=np):
+    """A new Dropout generator for arrays on module xp: NumPy's PCG64 ``default_rng(seed)``
+    on the CPU, ``CounterRNG(seed)`` on the GPU (see the notes above)."""
+    return np.random.default_rng(seed) if xp is np else CounterRNG(seed)
+
+
+def dropout_generator_for(rng, seed, xp, owner="Dropout"):
+    """The generator a Dropout layer draws its next mask from, for an input on module xp.
+
+    rng: the layer's generator so far (None before its first mask): made from ``seed``
+    when None, else kept, since a CounterRNG runs on either device (a GPU run goes on
+    on the CPU with the same masks). A PCG64 generator cannot be continued on the GPU:
+    it is replaced by a CounterRNG seeded from its state, and ``owner`` is named in a
+    warning that the masks from here on are not the ones the CPU would have drawn.
+    """
+    if rng is None:
+        return dropout_generator(seed, xp)
+    if isinstance(rng, CounterRNG) or xp is np:
+        return rng
+    warnings.warn(
+        f"{owner}: its masks so far came from the CPU's PCG64 generator, which the GPU cannot continue; "
+        "it goes on with GPU masks (CounterRNG) seeded from that generator's state: reproducible, "
+        "but not the masks the CPU run would have drawn",
+        stacklevel=2,
+    )
+    return CounterRNG(new_seed(rng))
+
+
+def keep_mask(rng, x, p):
+    """Dropout's mask: a bool array shaped like x, True (keep) with probability 1 - p.
+
+    A unit is kept when a random 16-bit integer is >= round(p * 2**16), so P(keep) is
+    1 - p to within 2**-17. The bits are drawn in x's memory order (x may be a
+    transposed view, e.g. channels-last), so that x * mask walks both arrays in step.
+    rng: from ``dropout_generator``. NumPy's PCG64 (CPU only): each 64-bit draw of the
+    bit generator is cut into four 16-bit numbers. CounterRNG (either device): the top
+    16 bits of one 64-bit hash of (seed, mask number, element index), in two launches
+    on the GPU (the indices, then one fused kernel), with no wait and no copy.
+    """
+    xp = get_array_module(x)
+    axes = sorted(range(x.ndim), key=lambda a: -abs(x.strides[a]))  # x's axes, outermost in memory first
+    shape = tuple(x.shape[a] for a in axes)
+    threshold = round(p * 2**16)
+    if isinstance(rng, CounterRNG):
+        index = xp.arange(x.size, dtype=np.uint64).reshape(shape)  # element numbers in memory order
+        mask = _counter_keep(index, np.uint64(rng.next_offset()), np.uint64(threshold), *_SPLITMIX)
+    elif xp is np:
+        bits = rng.bit_generator.random_raw(-(-x.size // 4)).view(np.uint16)[: x.size].reshape(shape)
+        mask = bits >= threshold
+    else:
+        raise TypeError(f"keep_mask: a {type(rng).__name__} cannot draw a mask for a GPU array; "
+                        "use backend.dropout_generator_for to get a CounterRNG")  # fmt: skip
+    return mask.transpose([axes.index(a) for a in range(x.ndim)])  # back to x's axis order
 
 
 @fused

@@ -5,7 +5,8 @@ What a checkpoint holds (keys):
     settings                    the run's settings as a JSON string (model, data, recipe, seed...)
     G.params.<key>, D.params.<key>      every weight ("0.W", "1.gamma", ...)
     G.buffers.<key>, D.buffers.<key>    BatchNorm running statistics
-    G.rng.<layer>, D.rng.<layer>        Dropout generators' states
+    G.rng.<layer>, D.rng.<layer>        a Dropout's CPU generator (PCG64), uint64[6]
+    G.counter_rng.<layer>, ...          a Dropout's GPU generator (CounterRNG): (seed, masks drawn), uint64[2]
     opt_G.<key>, opt_D.<key>    Adam's step count and moments
     rng.noise, rng.data         the noise and data-order generators' states
     fixed_noise, step, epoch, last_g, history.<name>, spread
@@ -15,6 +16,12 @@ it and no code can hide in the file. Writing goes to a temporary file in the sam
 folder which is then renamed over the old one: a run killed mid-write leaves the
 previous checkpoint intact. Restoring checks every key, shape and dtype against the
 model BEFORE changing anything.
+
+Dropout across devices: a run resumed on the device it ran on draws exactly the
+masks it would have drawn uninterrupted. A GPU run resumed on the CPU does too (its
+CounterRNG runs on NumPy). A CPU run resumed on the GPU cannot: the GPU does not run
+PCG64, so its Dropouts go on with a CounterRNG seeded from the saved state, and a
+warning says so (see ``backend.dropout_generator_for``).
 """
 
 import json
@@ -22,7 +29,7 @@ import os
 
 import numpy as np
 
-from .backend import device_of, get_array_module, to_device, to_numpy
+from .backend import CounterRNG, device_of, dropout_generator_for, get_array_module, to_device, to_numpy
 from .fileio import atomic_write, read_npz
 from .gan import HISTORY_KEYS
 from .layers import Dropout, Sequential
@@ -46,9 +53,16 @@ def rng_to_array(rng):
                     dtype=np.uint64)  # fmt: skip
 
 
-def rng_from_array(a):
-    """The generator saved by ``rng_to_array``, in exactly the same state."""
+def rng_from_array(a, key="a generator state"):
+    """The generator saved by ``rng_to_array``, in exactly the same state; CheckpointError
+    (naming ``key``) for an array no PCG64 generator could have written."""
+    a = np.asarray(a)
+    if a.shape != (6,) or a.dtype.kind != "u":
+        raise CheckpointError(f"checkpoint's {key!r} is {a.dtype}{a.shape}, a PCG64 state is uint64[6]")
     a = [int(v) for v in a]
+    if a[3] % 2 == 0 or a[4] not in (0, 1) or a[5] >= 1 << 32:
+        raise CheckpointError(f"checkpoint's {key!r} is not a PCG64 state (its increment must be odd, "
+                              f"has_uint32 0 or 1, uinteger < 2**32): got {a}")  # fmt: skip
     rng = np.random.default_rng()
     rng.bit_generator.state = {
         "bit_generator": "PCG64",
@@ -68,6 +82,36 @@ def dropout_layers(net, prefix=""):
             yield from dropout_layers(layer, f"{prefix}{i}.")
 
 
+def saved_dropout_generators(ckpt, name, net):
+    """{path: generator or None} for every Dropout in network ``name`` ("G" or "D"), read
+    from the checkpoint's ``<name>.rng.<path>`` (PCG64) or ``<name>.counter_rng.<path>``
+    (CounterRNG) and checked: CheckpointError for a bad state, for both kinds saved for
+    one layer, or for a key that names no Dropout of ``net``. None: no mask drawn yet."""
+    paths = [path for path, _ in dropout_layers(net)]
+    for kind in ("rng", "counter_rng"):
+        prefix = f"{name}.{kind}."
+        stray = sorted(k for k in ckpt if k.startswith(prefix) and k[len(prefix) :] not in paths)
+        if stray:
+            raise CheckpointError(f"checkpoint does not fit this model's {name}: {stray[:5]} name no Dropout layer "
+                                  f"(its Dropouts are at {paths})")  # fmt: skip
+    saved = {}
+    for path in paths:
+        pcg, counter = f"{name}.rng.{path}", f"{name}.counter_rng.{path}"
+        if pcg in ckpt and counter in ckpt:
+            raise CheckpointError(f"checkpoint holds two generators for the Dropout at {name}.{path} "
+                                  f"({pcg!r} and {counter!r}): one layer has one")  # fmt: skip
+        if pcg in ckpt:
+            saved[path] = rng_from_array(ckpt[pcg], pcg)
+        elif counter in ckpt:
+            try:
+                saved[path] = CounterRNG.from_state(ckpt[counter])
+            except ValueError as e:
+                raise CheckpointError(f"checkpoint's {counter!r}: {e}") from e
+        else:
+            saved[path] = None
+    return saved
+
+
 # ---- the state of a whole run ---------------------------------------------------
 def gan_state(gan, settings):
     """Everything needed to continue ``gan`` exactly, as a dict of NumPy arrays."""
@@ -75,9 +119,11 @@ def gan_state(gan, settings):
     for name, net in (("G", gan.G), ("D", gan.D)):
         d.update({f"{name}.params.{k}": to_numpy(v) for k, v in net.params.items()})
         d.update({f"{name}.buffers.{k}": to_numpy(v) for k, v in net.get_buffers().items()})
-        for path, layer in dropout_layers(net):
-            if isinstance(layer.rng, np.random.Generator):  # (GPU generators restart from their seed on resume)
+        for path, layer in dropout_layers(net):  # (a Dropout that has drawn no mask has no generator yet)
+            if isinstance(layer.rng, np.random.Generator):
                 d[f"{name}.rng.{path}"] = rng_to_array(layer.rng)
+            elif isinstance(layer.rng, CounterRNG):
+                d[f"{name}.counter_rng.{path}"] = layer.rng.state()
     for name, opt in (("opt_G", gan.opt_G), ("opt_D", gan.opt_D)):
         d.update({f"{name}.{k}": to_numpy(v) for k, v in opt.state_dict().items()})
     d["rng.noise"], d["rng.data"] = rng_to_array(gan.noise_rng), rng_to_array(gan.data_rng)
@@ -140,8 +186,8 @@ def restore(gan, ckpt):
                 )
             for k, v in arrays.items():
                 _expect(ckpt, f"{name}.{kind}.{k}", v.shape)
-    for key in ("rng.noise", "rng.data"):
-        _expect(ckpt, key, (6,), "u")
+    generators = {key: rng_from_array(_expect(ckpt, key, (6,), "u"), key) for key in ("rng.noise", "rng.data")}
+    dropout_rngs = {name: saved_dropout_generators(ckpt, name, net) for name, net in nets}
     fixed = ckpt.get("fixed_noise")
     if fixed is None or fixed.ndim != 2 or fixed.shape[1] != gan.latent_dim:
         raise CheckpointError(f"checkpoint's fixed noise does not fit latent_dim {gan.latent_dim}")
@@ -158,13 +204,14 @@ def restore(gan, ckpt):
         for kind, arrays in (("params", net.params), ("buffers", net.get_buffers())):
             for k, v in arrays.items():
                 v[...] = get_array_module(v).asarray(ckpt[f"{name}.{kind}.{k}"])  # in place, on v's device
-        for path, layer in dropout_layers(net):
-            saved = ckpt.get(f"{name}.rng.{path}")
-            layer.rng = None if saved is None else rng_from_array(saved)
+        xp = get_array_module(next(iter(net.params.values())))
+        for path, layer in dropout_layers(net):  # on the GPU a saved PCG64 state is replaced, with a warning
+            saved, owner = dropout_rngs[name][path], f"{name}.{path} {layer!r}"
+            layer.rng = None if saved is None else dropout_generator_for(saved, layer.seed, xp, owner)
     for name, opt, net in (("opt_G", gan.opt_G, gan.G), ("opt_D", gan.opt_D, gan.D)):
         device = device_of(next(iter(net.params.values())))
         opt.load_state_dict({k: to_device(v, device) if k != "t" else v for k, v in opt_states[name].items()})
-    gan.noise_rng, gan.data_rng = rng_from_array(ckpt["rng.noise"]), rng_from_array(ckpt["rng.data"])
+    gan.noise_rng, gan.data_rng = generators["rng.noise"], generators["rng.data"]
     gan.fixed_noise = ckpt["fixed_noise"].astype(np.float32)
     gan.step, gan.epoch = int(ckpt["step"]), int(ckpt["epoch"])
     g_loss, gn = (float(v) for v in ckpt.get("last_g", [np.nan, np.nan]))

@@ -110,6 +110,7 @@ def check_layer(layer, x, seed=0, eps=1e-6, tol=TOLERANCE, atol=ABS_TOLERANCE, n
     xp = get_array_module(x)
     base = copy.deepcopy(layer).astype(np.float64)
     x = xp.array(x, dtype=np.float64)  # our own contiguous copy
+    base.forward(x)  # any Dropout now holds its generator: each copy below continues it (no new one a pass)
 
     def run(inp):
         return copy.deepcopy(base).forward(inp)

@@ -6,8 +6,11 @@ import zipfile
 import numpy as np
 import pytest
 
+from minigan.backend import CounterRNG
 from minigan.checkpoint import (
     CheckpointError,
+    dropout_layers,
+    gan_state,
     load_checkpoint,
     restore,
     rng_from_array,
@@ -30,6 +33,26 @@ def test_rng_state_round_trip():
     rng.standard_normal(7)
     copy = rng_from_array(rng_to_array(rng))
     np.testing.assert_array_equal(rng.standard_normal(100), copy.standard_normal(100))
+
+
+def test_counter_rng_state_round_trip():
+    rng = CounterRNG(2**64 - 1, draws=12)
+    copy = CounterRNG.from_state(rng.state())
+    assert copy == rng
+    assert rng.state().dtype == np.uint64
+    assert [rng.next_offset() for _ in range(3)] == [copy.next_offset() for _ in range(3)]
+
+
+@pytest.mark.parametrize("bad", [-1, 2**64, 1.5, True])
+def test_counter_rng_refuses_a_seed_that_is_no_64_bit_integer(bad):
+    with pytest.raises(ValueError, match=r"CounterRNG: seed must be an integer in \[0, 2\*\*64\)"):
+        CounterRNG(bad)
+
+
+@pytest.mark.parametrize("bad", [np.zeros(2, np.int64), np.zeros(3, np.uint64), np.zeros((1, 2), np.uint64)])
+def test_counter_rng_refuses_a_saved_state_of_another_shape_or_kind(bad):
+    with pytest.raises(ValueError, match=r"a saved state is uint64\[2\] \(seed, draws\)"):
+        CounterRNG.from_state(bad)
 
 
 @pytest.mark.parametrize("model", ["mlp", "dcgan"])
@@ -135,3 +158,58 @@ def test_run_files_follow_the_umask(tmp_path, umask):
     assert {p.name for p in files} >= {"checkpoint.npz", "history.csv", "losses.png", "epoch_0001.png", "progress.gif"}
     for p in files:
         assert p.stat().st_mode & 0o777 == 0o666 & ~umask, (p.name, oct(p.stat().st_mode))
+
+
+# ---- Dropout generators in the checkpoint -------------------------------------------------
+def test_counter_generators_go_through_a_checkpoint(tmp_path):
+    """Dropouts holding CounterRNGs (a GPU run's, or one resumed on the CPU) are saved as
+    D.counter_rng.<layer> and come back in the same state, drawing the same next masks."""
+    s, path = _saved(tmp_path)
+    gan = restore(make_gan(s, load_data(s)), load_checkpoint(path))
+    layers = dict(dropout_layers(gan.D))
+    for i, layer in enumerate(layers.values()):
+        layer.rng = CounterRNG(100 + i, draws=7 + i)
+    state = gan_state(gan, s)
+    assert sorted(k for k in state if ".rng." in k or ".counter_rng." in k) == [f"D.counter_rng.{p}" for p in layers]
+    save_checkpoint(str(tmp_path / "c.npz"), gan, s)
+    back = dict(dropout_layers(restore(make_gan(s, load_data(s)), load_checkpoint(str(tmp_path / "c.npz"))).D))
+    x = np.ones((8, 256), np.float32)
+    for p, layer in layers.items():
+        assert back[p].rng == layer.rng
+        np.testing.assert_array_equal(back[p].forward(x), layer.forward(x))
+
+
+def _bad_dropout_states(path):
+    """(what to change in the checkpoint of a CPU mlp run, the error it must raise)."""
+    return [
+        ({f"D.rng.{path}": np.zeros(6, np.int64)}, rf"'D\.rng\.{path}' is int64\(6,\), a PCG64 state is uint64\[6\]"),
+        ({f"D.rng.{path}": np.arange(4, dtype=np.uint64)}, rf"'D\.rng\.{path}' is uint64\(4,\)"),
+        ({f"D.rng.{path}": np.array([1, 2, 3, 4, 0, 0], np.uint64)}, r"not a PCG64 state \(its increment must be odd"),
+        ({f"D.rng.{path}": np.array([1, 2, 3, 5, 2, 0], np.uint64)}, r"not a PCG64 state"),
+        ({f"D.counter_rng.{path}": np.zeros(2, np.uint64)}, rf"two generators for the Dropout at D\.{path}"),
+        ({"D.counter_rng.0": np.zeros(2, np.uint64)}, r"\['D\.counter_rng\.0'\] name no Dropout layer"),
+        ({"G.rng.0": np.zeros(6, np.uint64)}, r"this model's G: \['G\.rng\.0'\] name no Dropout layer"),
+        ({"rng.noise": np.array([1, 2, 3, 4, 0, 0], np.uint64)}, r"'rng\.noise' is not a PCG64 state"),
+    ]
+
+
+def test_bad_dropout_states_are_refused_and_nothing_changes(tmp_path):
+    s, path = _saved(tmp_path)
+    ckpt = load_checkpoint(path)
+    gan = make_gan(s, load_data(s))
+    first = next(dropout_layers(gan.D))[0]
+    cases = _bad_dropout_states(first) + [
+        ({f"D.rng.{first}": None, f"D.counter_rng.{first}": np.zeros(2, np.int64)},
+         rf"'D\.counter_rng\.{first}': CounterRNG: a saved state is uint64\[2\] \(seed, draws\), got int64\(2,\)"),
+        ({f"D.rng.{first}": None, f"D.counter_rng.{first}": np.zeros(3, np.uint64)}, r"got uint64\(3,\)"),
+    ]  # fmt: skip
+    gan.D.forward(np.ones((4, 784), np.float32))  # its Dropouts now hold generators
+    before = {p: (layer.rng.bit_generator.state, layer.seed) for p, layer in dropout_layers(gan.D)}
+    weights = {k: v.copy() for k, v in gan.D.params.items()}
+    for change, message in cases:
+        bad = {k: v for k, v in {**ckpt, **change}.items() if v is not None}
+        with pytest.raises(CheckpointError, match=message):
+            restore(gan, bad)
+        assert {p: (layer.rng.bit_generator.state, layer.seed) for p, layer in dropout_layers(gan.D)} == before
+        for k, v in gan.D.params.items():
+            np.testing.assert_array_equal(v, weights[k])

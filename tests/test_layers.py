@@ -6,6 +6,7 @@ PyTorch in test_torch_reference.py; the gradient checker itself in test_gradchec
 """
 
 import copy
+import hashlib
 import re
 
 import numpy as np
@@ -221,6 +222,33 @@ def test_dropout_masks_come_from_the_seed(xp):
     np.testing.assert_array_equal(a[1], b[1])
     assert (a[0] != a[1]).any()  # a new mask every forward pass
     assert (a[0] != c[0]).any()  # another seed, another mask
+
+
+def test_a_copied_dropout_draws_the_masks_the_original_draws_next(xp):
+    """A copy holds the generator's state (on the GPU too), so copies of a network agree."""
+    layer = Dropout(0.5, seed=3)
+    x = xp.ones((20, 30), dtype=np.float32)
+    layer.forward(x)
+    twin = copy.deepcopy(layer)
+    for _ in range(2):
+        np.testing.assert_array_equal(to_numpy(twin.forward(x)), to_numpy(layer.forward(x)))
+
+
+def test_cpu_dropout_masks_are_the_pcg64_bits_they_always_were():
+    """CPU masks are NumPy's PCG64 bits, four 16-bit numbers a draw: SHA-256 prefixes of the first
+    three packed masks, recorded before the GPU got its own generator, so CPU training cannot drift."""
+
+    def digest(layer, x):
+        h = hashlib.sha256()
+        for _ in range(3):
+            layer.forward(x)
+            h.update(np.packbits(np.ascontiguousarray(layer.mask)).tobytes())
+        return h.hexdigest()[:16]
+
+    assert digest(Dropout(0.3, seed=1234), np.ones((64, 300), np.float32)) == "e519bd2981cc59eb"
+    channels_last = np.ones((8, 5, 7, 6), np.float32).transpose(0, 3, 1, 2)
+    assert digest(Dropout(0.3, seed=1234), channels_last) == "5af681388e5fc9f1"
+    assert digest(Dropout(0.5, seed=7), np.ones(1001)) == "a3aa120210375325"  # a size that is no multiple of 4
 
 
 def test_dropout_p_zero_drops_nothing(xp):

@@ -1,8 +1,6 @@
 """Inverted dropout."""
 
-import copy
-
-from ..backend import copy_generator, fused, generator, get_array_module, keep_mask, new_seed
+from ..backend import dropout_generator_for, fused, get_array_module, keep_mask, new_seed
 from .base import Layer
 
 
@@ -20,9 +18,11 @@ class Dropout(Layer):
     dx = dout * mask / (1 - p) (the same mask); in eval mode dx = dout.
 
     x: any shape. Keeps: the mask (bool, shaped like x) and the scale 1/(1-p) in x's dtype.
-    The mask comes from the layer's own generator, seeded from ``seed`` (or, when
-    None, from the init generator, see ``backend.manual_seed``), so a seed fixes
-    every mask; the generator lives on the input's device.
+    The mask comes from the layer's own generator ``rng``, seeded from ``seed`` (or, when
+    None, from the init generator, see ``backend.manual_seed``), so a seed fixes every
+    mask on a given device; ``rng`` is plain host state (NumPy's PCG64 on the CPU, a
+    counter-based generator on the GPU: see ``backend.dropout_generator``), copied
+    exactly with the layer and saved in checkpoints.
     """
 
     def __init__(self, p, seed=None):
@@ -31,29 +31,15 @@ class Dropout(Layer):
             raise ValueError(f"Dropout: p is the probability to drop and must be in [0, 1), got {p}")
         self.p = p
         self.seed = new_seed() if seed is None else seed
-        self.rng = None  # made on first use, on the input's device
-
-    def generator_for(self, xp):
-        """The layer's generator on module ``xp`` (made from ``seed`` on first use there)."""
-        if self.rng is None or get_array_module(self.rng) is not xp:
-            self.rng = generator(self.seed, xp)
-        return self.rng
-
-    def __deepcopy__(self, memo):
-        """A copy whose generator continues from the same state (or, where it cannot be
-        copied, starts again from ``seed``; see ``backend.copy_generator``)."""
-        new = Dropout.__new__(Dropout)
-        memo[id(self)] = new
-        for k, v in self.__dict__.items():
-            setattr(new, k, copy_generator(v) if k == "rng" and v is not None else copy.deepcopy(v, memo))
-        return new
+        self.rng = None  # made at the first mask, for the input's device
 
     def forward(self, x):
         self.check_floating(x)
         if not self.training or self.p == 0:
             self.mask = None
             return x
-        self.mask = keep_mask(self.generator_for(get_array_module(x)), x, self.p)  # True = keep
+        self.rng = dropout_generator_for(self.rng, self.seed, get_array_module(x), owner=repr(self))
+        self.mask = keep_mask(self.rng, x, self.p)  # True = keep
         self.scale = x.dtype.type(1 / (1 - self.p))
         return self.apply_mask(x)
 
