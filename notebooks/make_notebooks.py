@@ -20,6 +20,10 @@ each line); ``# %%`` starts a code cell. Inside a code cell a line "# %name ..."
 is an IPython magic written as a comment (``# %matplotlib inline`` becomes
 ``%matplotlib inline``). Blank lines around a cell are dropped.
 
+Every notebook gets one more code cell in front of its first one, the same in all:
+``INSTALL_CELL``, which installs minigan in a hosted runtime that lacks it (from
+``REPOSITORY``, below) and does nothing where it is installed.
+
 The notebooks are written with no outputs and no execution counts, and with
 stable cell ids, so the same source always gives the same bytes.
 
@@ -50,9 +54,28 @@ MAGIC = re.compile(r"^# (%[A-Za-z].*)$")
 # Where a hosted notebook installs minigan from when it is missing: the git address of the
 # repository the course is published in, e.g. "git+https://HOST/OWNER/REPO". Whoever publishes
 # the course sets it here once and rebuilds; it becomes the default of MINIGAN_REPO in every
-# notebook's first cell. Left empty, that cell asks the reader for the address instead of guessing.
+# notebook's first code cell. Left empty, that cell asks the reader for the address instead of
+# guessing one.
 REPOSITORY = ""
-UNSET_REPOSITORY = 'os.environ.get("MINIGAN_REPO", "")'
+
+# Every notebook's first code cell, put there by build_notebook (the sources do not repeat it):
+# a hosted runtime (Colab, Kaggle, ...) has no minigan until this cell installs it.
+INSTALL_CELL = """\
+# Installs minigan where this runtime lacks it (a hosted notebook); does nothing where it is installed.
+import importlib.util
+import os
+import subprocess
+import sys
+
+MINIGAN_REPO = os.environ.get("MINIGAN_REPO", "{repository}")  # the course's repository: "git+https://HOST/OWNER/REPO"
+if importlib.util.find_spec("minigan") is None:
+    if not MINIGAN_REPO:
+        raise RuntimeError(
+            "minigan is not installed here: set MINIGAN_REPO in this cell to the repository this notebook "
+            'comes from ("git+https://HOST/OWNER/REPO"), then run the cell again'
+        )
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "minigan @ " + MINIGAN_REPO], check=True)
+    importlib.invalidate_caches()"""
 
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 LANGUAGE_INFO = {"name": "python", "pygments_lexer": "ipython3"}
@@ -86,13 +109,15 @@ def build_notebook(source_path):
     nb = nbformat.v4.new_notebook()
     nb.metadata = {"kernelspec": KERNELSPEC, "language_info": LANGUAGE_INFO}
     stem = source_path.stem
+    install = INSTALL_CELL.replace("{repository}", REPOSITORY)
     for i, (kind, body) in enumerate(parse_cells(source_path.read_text())):
         cell_id = f"{stem[:2]}-{i:03d}"
         if kind == "markdown":
             nb.cells.append(nbformat.v4.new_markdown_cell(body, id=cell_id))
         else:
-            if REPOSITORY:
-                body = body.replace(UNSET_REPOSITORY, f'os.environ.get("MINIGAN_REPO", "{REPOSITORY}")')
+            if install:  # before the first code cell
+                nb.cells.append(nbformat.v4.new_code_cell(install, id=f"{stem[:2]}-install"))
+                install = None
             nb.cells.append(nbformat.v4.new_code_cell(body, id=cell_id))
     nbformat.validate(nb)
     return nb

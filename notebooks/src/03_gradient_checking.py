@@ -10,20 +10,7 @@
 
 # %%
 # %matplotlib inline
-import importlib.util
 import os
-import subprocess
-import sys
-
-MINIGAN_REPO = os.environ.get("MINIGAN_REPO", "")  # the course's repository: "git+https://HOST/OWNER/REPO"
-if importlib.util.find_spec("minigan") is None:  # a hosted notebook (Colab, Kaggle, ...): install minigan once
-    if not MINIGAN_REPO:
-        raise RuntimeError(
-            "minigan is not installed here: set MINIGAN_REPO in this cell to the repository this notebook "
-            'comes from ("git+https://HOST/OWNER/REPO"), then run the cell again'
-        )
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "minigan @ " + MINIGAN_REPO], check=True)
-    importlib.invalidate_caches()
 
 import matplotlib.pyplot as plt
 import numpy as np
