@@ -17,6 +17,8 @@ import sys
 
 import numpy as np
 
+from .progress import plural
+
 
 class CLIError(Exception):
     """A user mistake: printed as one line, exit status 2, no traceback."""
@@ -29,14 +31,24 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def plural(n, word):
-    """ "1 epoch", "2 epochs", "10,000 samples"."""
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
-
-
 def _checkpoint_path(path):
     """A run folder or a checkpoint file -> the checkpoint file."""
     return os.path.join(path, "checkpoint.npz") if os.path.isdir(path) else path
+
+
+def _device_from(settings, args, path):
+    """The device a run from checkpoint ``path`` goes on: --device when given, else the
+    checkpoint's. A GPU run met on a machine without a usable GPU is told about
+    --device cpu, rather than only how to install CuPy."""
+    from .backend import gpu_available
+
+    if args.device:
+        return args.device
+    device = settings.get("device") or "cpu"
+    if device == "gpu" and not gpu_available():
+        raise CLIError(f"the checkpoint in {path} was trained on the GPU, and this machine has no usable GPU: "
+                       "pass --device cpu to go on on the CPU (the weights load on either device)")  # fmt: skip
+    return device
 
 
 def cmd_gradcheck(args):
@@ -116,7 +128,7 @@ def resume_settings(saved, args):
             continue
         flag = "--" + key.replace("_", "-")
         raise CLIError(f"{flag} {given[key]} contradicts the checkpoint in {args.resume}, which has {key} {value}: "
-                       f"a resumed run keeps its settings; leave out {flag}, or start a new run with --out DIR")
+                       f"a resumed run keeps its settings; leave out {flag}, or leave out --resume to start a new run")
     settings = dict(saved)
     for key in RESUME_MAY_CHANGE:
         if given.get(key) is not None:
@@ -129,14 +141,15 @@ def cmd_train(args):
     from .gan import TrainingDiverged
     from .train import fill_defaults, run, settings_from
 
-    resume = resume_dir = None
+    resume = resume_path = None
     if args.resume:
-        if args.overwrite:
-            raise CLIError("--overwrite and --resume contradict each other: a resumed run keeps its files")
-        resume = load_checkpoint(_checkpoint_path(args.resume))
+        resume_path = _checkpoint_path(args.resume)
+        resume = load_checkpoint(resume_path)
         settings = resume_settings(dict(resume["settings"]), args)
-        resume_dir = args.resume if os.path.isdir(args.resume) else os.path.dirname(args.resume) or "."
-        out = args.out or resume_dir
+        out = args.out or os.path.dirname(resume_path) or "."
+        if args.overwrite and os.path.realpath(os.path.join(out, "checkpoint.npz")) == os.path.realpath(resume_path):
+            raise CLIError("--overwrite and --resume contradict each other: a run resumed in its own folder "
+                           "keeps its files (--overwrite clears another folder that --out names)")  # fmt: skip
         done = int(resume["epoch"])
         if done >= settings["epochs"]:
             print(f"nothing to train: {args.resume} is already at {plural(done, 'epoch')}; "
@@ -149,10 +162,10 @@ def cmd_train(args):
         given = settings_from(vars(args))
         settings = fill_defaults({**given, **{k: v for k, v in TRAIN_DEFAULTS.items() if given[k] is None}})
         out = args.out or os.path.join("runs", "latest")
-    settings["device"] = settings.get("device") or "cpu"
+    settings["device"] = _device_from(settings, args, resume_path) if resume else settings.get("device") or "cpu"
     try:
         gan = run(settings, out, resume_ckpt=resume, progress=not args.quiet, overwrite=args.overwrite,
-                  resume_dir=resume_dir, log=lambda line: print(line, flush=True))  # fmt: skip
+                  resume_path=resume_path, log=lambda line: print(line, flush=True))  # fmt: skip
     except TrainingDiverged as e:
         print(f"minigan train: {e}. Training stopped; the last good checkpoint is kept in {out}/checkpoint.npz. "
               "Try a lower --lr or another --objective.", file=sys.stderr)  # fmt: skip
@@ -183,8 +196,7 @@ def cmd_sample(args):
         raise CLIError(f"--out must end in .png, .npz or .csv, got {args.out!r}")
     ckpt = load_checkpoint(_checkpoint_path(args.checkpoint))
     settings = dict(ckpt["settings"])
-    if args.device:
-        settings["device"] = args.device
+    settings["device"] = _device_from(settings, args, _checkpoint_path(args.checkpoint))
     dataset = data_for_sampling(settings)
     gan = restore(make_gan(settings, dataset), ckpt)
     x = generate(gan, settings, args.n, args.seed)

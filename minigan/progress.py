@@ -20,6 +20,11 @@ import sys
 import time
 
 
+def plural(n, word):
+    """ "1 epoch", "2 epochs", "10,000 samples"."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
 def format_seconds(s):
     """12.3 -> "12.3 s", 135 -> "2 min 15 s": short durations precise, long ones readable."""
     if s < 60:
@@ -54,7 +59,7 @@ class LinePrinter:
 
     def close(self):
         n = len(self.items)
-        self._print(f"{n} step{'' if n == 1 else 's'} in {format_seconds(self.clock() - self.start)}")
+        self._print(f"{plural(n, 'step')} in {format_seconds(self.clock() - self.start)}")
 
     def _print(self, text):
         if self.enabled:

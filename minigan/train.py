@@ -26,6 +26,7 @@ from .gan import GAN, HISTORY_KEYS
 from .losses import BCEObjective
 from .models import build, recipe
 from .optim import L1L2
+from .progress import plural
 
 
 def settings_from(args_dict):
@@ -194,26 +195,24 @@ def save_epoch_outputs(gan, settings, dataset, out_dir):
     save_checkpoint(os.path.join(out_dir, "checkpoint.npz"), gan, settings)
 
 
-def _count(n, word):
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
-
-
 def start_line(settings, dataset, out_dir, gan):
     """One line saying what is about to be trained, on what, for how long, and where it goes."""
     shape = "x".join(str(d) for d in dataset.x.shape[1:])
     what = {"images": "image", "points": "point", "table": "row"}.get(dataset.kind, "example")
     steps = len(dataset) // settings["batch_size"]
     start = f"from epoch {gan.epoch} " if gan.epoch else ""
-    return (f"training {settings['model']} on {settings['dataset']} ({_count(len(dataset), what)} of {shape}) "
-            f"{start}to {_count(settings['epochs'], 'epoch')} of {_count(steps, 'step')} "
+    return (f"training {settings['model']} on {settings['dataset']} ({plural(len(dataset), what)} of {shape}) "
+            f"{start}to {plural(settings['epochs'], 'epoch')} of {plural(steps, 'step')} "
             f"(batch {settings['batch_size']}) on {settings.get('device', 'cpu')}, writing to {out_dir}")
 
 
-def run(settings, out_dir, resume_ckpt=None, progress=True, overwrite=False, resume_dir=None, log=None):
+def run(settings, out_dir, resume_ckpt=None, progress=True, overwrite=False, resume_path=None, log=None):
     """Train as the settings say, writing into out_dir; returns the GAN.
 
-    resume_ckpt: a loaded checkpoint to continue from; resume_dir: the folder it came from
-        (default out_dir: the run continues in its own folder).
+    resume_ckpt: a loaded checkpoint to continue from; resume_path: the file it came from
+        (default out_dir/checkpoint.npz: the run continues in its own folder). Only a run
+        resumed from out_dir's own checkpoint.npz continues in out_dir; one resumed from
+        any other file is a new run there, refused like any other if out_dir holds a run.
     overwrite: out_dir may hold another run; its files are removed before training.
     log: called with the start line (e.g. print); None says nothing.
 
@@ -221,7 +220,8 @@ def run(settings, out_dir, resume_ckpt=None, progress=True, overwrite=False, res
     else that can be refused (data, model, checkpoint) is checked before anything is
     written into out_dir.
     """
-    continuing = resume_ckpt is not None and os.path.realpath(resume_dir or out_dir) == os.path.realpath(out_dir)
+    own = os.path.join(out_dir, "checkpoint.npz")
+    continuing = resume_ckpt is not None and os.path.realpath(resume_path or own) == os.path.realpath(own)
     old_files = check_run_folder(out_dir, overwrite=overwrite, continuing=continuing)
     dataset = load_data(settings)
     gan = make_gan(settings, dataset)

@@ -183,6 +183,47 @@ def test_resume_into_another_folder_holding_a_run_is_refused(tmp_path, capsys):
     assert code == 2 and "holds another run" in err
     code, _, err = run_cli(["train", "--resume", str(a), "--overwrite", "--epochs", "2", "--quiet"], capsys)
     assert code == 2 and "--overwrite and --resume" in err
+    # --overwrite clears ANOTHER folder, as the refusal above suggests: b then holds a's run, continued
+    code, _, err = run_cli(["train", "--resume", str(a), "--epochs", "2", "--out", str(b), "--overwrite", "--quiet"],
+                           capsys)  # fmt: skip
+    assert code == 0, err
+    assert sorted(p.name for p in (b / "samples").iterdir()) == ["epoch_0002.png", "progress.gif"]
+
+
+def test_a_checkpoint_copied_into_another_runs_folder_does_not_take_it_over(tmp_path, capsys):
+    """Only a folder's own checkpoint.npz continues the run in that folder; another .npz
+    put there is another run, refused like any other."""
+    import shutil
+
+    a, e = tmp_path / "a", tmp_path / "e"
+    assert run_cli(TINY + ["--epochs", "1", "--out", str(a)], capsys)[0] == 0
+    assert run_cli(TINY + ["--epochs", "1", "--seed", "5", "--out", str(e)], capsys)[0] == 0
+    shutil.copy(a / "checkpoint.npz", e / "from_a.npz")
+    before = {p: p.read_bytes() for p in e.rglob("*") if p.is_file()}
+    code, _, err = run_cli(["train", "--resume", str(e / "from_a.npz"), "--epochs", "2", "--quiet"], capsys)
+    assert code == 2 and "holds another run" in err
+    assert {p: p.read_bytes() for p in e.rglob("*") if p.is_file()} == before  # e's run untouched
+
+
+def test_a_gpu_checkpoint_without_a_gpu_points_to_device_cpu(tmp_path, capsys, monkeypatch):
+    import json
+
+    from minigan import backend
+
+    out = tmp_path / "g"
+    assert run_cli(TINY + ["--epochs", "1", "--out", str(out)], capsys)[0] == 0
+    with np.load(out / "checkpoint.npz", allow_pickle=False) as z:
+        arrays = dict(z)
+    settings = {**json.loads(str(arrays["settings"])), "device": "gpu"}  # as a run trained on a GPU records it
+    arrays["settings"] = np.array(json.dumps(settings, sort_keys=True))
+    np.savez(out / "checkpoint.npz", **arrays)
+    monkeypatch.setattr(backend, "gpu_available", lambda: False)
+    for argv in (["train", "--resume", str(out), "--epochs", "2", "--quiet"],
+                 ["sample", "--checkpoint", str(out), "--n", "4", "--out", str(tmp_path / "s.png")]):  # fmt: skip
+        code, _, err = run_cli(argv, capsys)
+        assert code == 2 and "trained on the GPU" in err and "--device cpu" in err, (argv, err)
+    code, _, err = run_cli(["train", "--resume", str(out), "--epochs", "2", "--device", "cpu", "--quiet"], capsys)
+    assert code == 0, err
 
 
 def _killed_mid_write(path):
