@@ -183,6 +183,8 @@ def test_gan_trains_the_same_with_and_without_flat_buffers(model):
             separate_copy(G), separate_copy(D)
         assert (flat.flat_buffer(D.params.values()) is not None) == flatten
         history = [gan.train_step(real) for _ in range(3)]
+        for opt in (gan.opt_G, gan.opt_D):  # Adam took the flat path exactly when the weights are flat
+            assert (flat.flat_buffer(opt.state["m"].values()) is not None) == flatten
         runs.append(
             (history, {f"{tag}.{k}": p.copy() for tag, net in (("G", G), ("D", D)) for k, p in net.params.items()})
         )

@@ -20,9 +20,10 @@ class Dropout(Layer):
     x: any shape. Keeps: the mask (bool, shaped like x) and the scale 1/(1-p) in x's dtype.
     The mask comes from the layer's own generator ``rng``, seeded from ``seed`` (or, when
     None, from the init generator, see ``backend.manual_seed``), so a seed fixes every
-    mask on a given device; ``rng`` is plain host state (NumPy's PCG64 on the CPU, a
-    counter-based generator on the GPU: see ``backend.dropout_generator``), copied
-    exactly with the layer and saved in checkpoints.
+    mask on a given device; ``rng`` is plain host state (NumPy's PCG64 for a run begun on
+    the CPU, a counter-based generator for one begun on the GPU, which it keeps if it is
+    resumed on the CPU: see ``backend.dropout_generator_for``), copied exactly with the
+    layer and saved in checkpoints.
     """
 
     def __init__(self, p, seed=None):
