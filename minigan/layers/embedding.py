@@ -21,18 +21,19 @@ class Embedding(Layer):
     product is one matrix product on either device.)
     Labels are not differentiable: backward returns None.
 
-    Initialisation: W ~ N(0, 1), as PyTorch's nn.Embedding.
+    Initialisation: W ~ N(0, std^2); std = 1 is PyTorch's nn.Embedding. A smaller std
+    suits an embedding that is dotted with many features (Projection).
     Keeps: one_hot(y), (N, num_embeddings), in W's dtype.
     """
 
-    def __init__(self, num_embeddings, embedding_dim, rng=None):
+    def __init__(self, num_embeddings, embedding_dim, std=1.0, rng=None):
         super().__init__()
         for name, value in (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"Embedding: {name} must be a whole number >= 1, got {value!r}")
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
         rng = rng or init_rng()
-        self.params["W"] = rng.standard_normal((self.num_embeddings, self.embedding_dim)).astype(np.float32)
+        self.params["W"] = (std * rng.standard_normal((self.num_embeddings, self.embedding_dim))).astype(np.float32)
         self._init_grads()
 
     def check_labels(self, y):
