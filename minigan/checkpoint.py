@@ -24,8 +24,8 @@ import os
 import numpy as np
 
 from .backend import device_of, get_array_module, to_device, to_numpy
-from .fileio import atomic_write, read_npz
 from .cgan import ConditionalGAN
+from .fileio import atomic_write, read_npz
 from .gan import HISTORY_KEYS
 from .layers import Dropout, Sequential
 

@@ -20,7 +20,7 @@ import numpy as np
 from .backend import module_for, to_numpy
 from .cgan import ConditionalGAN
 from .checkpoint import restore, save_checkpoint
-from .data import Dataset, DataError, load_dataset
+from .data import DataError, Dataset, load_dataset
 from .diagnostics import diagnose, diversity
 from .fileio import atomic_write, remove_temp_files
 from .gan import GAN, HISTORY_KEYS
@@ -278,3 +278,13 @@ def generate(gan, settings, n, seed, labels=None):
     if labels is not None:
         raise ValueError(f"model {settings['model']!r} is not conditional: it takes no labels")
     return to_numpy(gan.sample(z=z, xp=xp))
+
+
+def generate_by_class(gan, settings, per_class, seed):
+    """A conditional GAN's samples of every class: (K * per_class, ...) NumPy samples and their
+    labels 0 0 .. 1 1 .. (per_class of each), where column j of each class uses the SAME
+    noise z_j (seeded by ``seed``), so a grid of per_class columns shows one "style" per column."""
+    z = np.random.default_rng(seed).standard_normal((per_class, gan.latent_dim)).astype(np.float32)
+    labels = np.repeat(np.arange(gan.num_classes), per_class)  # (K * per_class,)
+    xp = module_for(settings.get("device", "cpu"))
+    return to_numpy(gan.sample(z=np.tile(z, (gan.num_classes, 1)), labels=labels, xp=xp)), labels
