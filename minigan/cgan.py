@@ -9,9 +9,10 @@ One step is the GAN's two passes (see ``gan``), with labels alongside:
 (2) train G, D frozen:
     fake, y_fake -> D.forward -> g_loss -> D.backward(param_grads=False) -> G.backward -> opt_G.step()
 
-D must say "fake" to a real 3 shown with the label 7? No: D only ever sees real
-images with their TRUE labels, and fakes with the labels G was asked to draw. To
-fool D, G's 7 must look like the real images that come labelled 7.
+Why this teaches G to obey the label: D sees real images only with their TRUE
+labels, and fakes with the labels G was asked to draw. So a fake "7" that looks
+like a real 3 is easy for D to catch (no real image labelled 7 looks like that),
+and to fool D, G's 7s must look like the real images that come labelled 7.
 
 The labels of the fakes are drawn UNIFORMLY over the K classes (not with the
 data's class frequencies): every class gets the same practice, and the bundled
