@@ -111,8 +111,8 @@ def check_labels(settings, dataset):
         return
     if dataset.y is None:
         raise DataError(f"model {settings['model']!r} draws the class you ask for, so it trains on labelled data; "
-                        f"dataset {settings['dataset']!r} has no labels: use mnist, mnist-full or fashion-mnist, "
-                        "or an unconditional --model")  # fmt: skip
+                        f"dataset {settings['dataset']!r} has no labels: use mnist, mnist-full, fashion-mnist or a "
+                        "folder: of sub-folders, one per class; or an unconditional --model")  # fmt: skip
     if len(dataset.y) and (dataset.y.min() < 0 or dataset.y.max() >= NUM_CLASSES):
         raise DataError(f"model {settings['model']!r} takes labels 0..{NUM_CLASSES - 1}; dataset "
                         f"{settings['dataset']!r} has labels {dataset.y.min()}..{dataset.y.max()}")  # fmt: skip

@@ -184,3 +184,15 @@ def test_data_without_labels_is_refused_for_a_conditional_model(tmp_path):
     with pytest.raises(DataError, match=r"model 'cmlp' draws the class you ask for.* has no labels"):
         run(s, str(tmp_path / "out"), progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_folder_of_class_sub_folders_trains_a_conditional_model(tmp_path):
+    Image = pytest.importorskip("PIL.Image")
+    for c, name in enumerate(["circles", "squares"]):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for i in range(4):
+            Image.new("L", (28, 28), 60 * c + 10 * i).save(tmp_path / "data" / name / f"{i}.png")
+    s = fill_defaults({**SETTINGS, "dataset": f"folder:{tmp_path / 'data'}", "subset": None, "batch_size": 4,
+                       "epochs": 1})  # fmt: skip
+    gan = run(s, str(tmp_path / "out"), progress=False)
+    assert gan.step == 2 and (tmp_path / "out" / "checkpoint.npz").exists()
