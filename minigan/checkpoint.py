@@ -9,6 +9,7 @@ What a checkpoint holds (keys):
     G.counter_rng.<layer>, ...          a Dropout's GPU generator (CounterRNG): (seed, masks drawn), uint64[2]
     opt_G.<key>, opt_D.<key>    Adam's step count and moments
     rng.noise, rng.data         the noise and data-order generators' states
+    rng.labels                  (conditional GANs) the generator of the fakes' labels
     fixed_noise, step, epoch, last_g, history.<name>, spread
 
 Every array is numeric or a plain string, so ``np.load(allow_pickle=False)`` reads
@@ -30,6 +31,7 @@ import os
 import numpy as np
 
 from .backend import CounterRNG, device_of, dropout_generator_for, get_array_module, to_device, to_numpy
+from .cgan import ConditionalGAN
 from .fileio import atomic_write, read_npz
 from .gan import HISTORY_KEYS
 from .layers import Dropout, Sequential
@@ -127,6 +129,8 @@ def gan_state(gan, settings):
     for name, opt in (("opt_G", gan.opt_G), ("opt_D", gan.opt_D)):
         d.update({f"{name}.{k}": to_numpy(v) for k, v in opt.state_dict().items()})
     d["rng.noise"], d["rng.data"] = rng_to_array(gan.noise_rng), rng_to_array(gan.data_rng)
+    if isinstance(gan, ConditionalGAN):
+        d["rng.labels"] = rng_to_array(gan.label_rng)
     d["fixed_noise"] = gan.fixed_noise
     d["step"], d["epoch"] = np.array(gan.step, dtype=np.int64), np.array(gan.epoch, dtype=np.int64)
     d["last_g"] = np.array([gan.last_g["g_loss"], gan.last_g["grad_norm_g"]], dtype=np.float64)
@@ -186,7 +190,8 @@ def restore(gan, ckpt):
                 )
             for k, v in arrays.items():
                 _expect(ckpt, f"{name}.{kind}.{k}", v.shape)
-    generators = {key: rng_from_array(_expect(ckpt, key, (6,), "u"), key) for key in ("rng.noise", "rng.data")}
+    rng_keys = ("rng.noise", "rng.data") + (("rng.labels",) if isinstance(gan, ConditionalGAN) else ())
+    generators = {key: rng_from_array(_expect(ckpt, key, (6,), "u"), key) for key in rng_keys}
     dropout_rngs = {name: saved_dropout_generators(ckpt, name, net) for name, net in nets}
     fixed = ckpt.get("fixed_noise")
     if fixed is None or fixed.ndim != 2 or fixed.shape[1] != gan.latent_dim:
@@ -212,6 +217,8 @@ def restore(gan, ckpt):
         device = device_of(next(iter(net.params.values())))
         opt.load_state_dict({k: to_device(v, device) if k != "t" else v for k, v in opt_states[name].items()})
     gan.noise_rng, gan.data_rng = generators["rng.noise"], generators["rng.data"]
+    if isinstance(gan, ConditionalGAN):
+        gan.label_rng = generators["rng.labels"]
     gan.fixed_noise = ckpt["fixed_noise"].astype(np.float32)
     gan.step, gan.epoch = int(ckpt["step"]), int(ckpt["epoch"])
     g_loss, gn = (float(v) for v in ckpt.get("last_g", [np.nan, np.nan]))

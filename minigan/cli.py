@@ -3,6 +3,8 @@
     minigan train [--model dcgan] [--dataset mnist] [--epochs N] ... --out DIR
     minigan train --resume DIR [--epochs N]                 continue a run in its own folder
     minigan sample --checkpoint DIR --n 64 --out samples.png (DIR or DIR/checkpoint.npz)
+    minigan sample --checkpoint DIR --label 7 --out sevens.npz    a conditional model: the digit asked for
+    minigan sample --checkpoint DIR --label all --out grid.png    one row per class
     minigan evaluate --checkpoint DIR | --samples FILE.npz   score samples with the digit judge
     minigan gradcheck [NAME ...]     check every built-in layer's backward
 
@@ -186,10 +188,36 @@ def cmd_train(args):
     return 0
 
 
+def _label(text):
+    """--label: a class number 0, 1, ... or "all"."""
+    if text == "all":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--label must be a class number (0, 1, ...) or 'all', got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--label must be a class number (0, 1, ...) or 'all', got {value}")
+    return value
+
+
+def _labels_for(args, settings, num_classes):
+    """The labels a conditional checkpoint is asked for: (n,) all equal to --label; None for "all"."""
+    if args.label is None:
+        raise CLIError(f"{args.checkpoint} is a conditional model ({settings['model']}): say which class to draw "
+                       f"with --label 0..{num_classes - 1}, or --label all for one row per class")  # fmt: skip
+    if args.label == "all":
+        return None
+    if args.label >= num_classes:
+        raise CLIError(f"--label {args.label} is not a class of {args.checkpoint}, which knows 0..{num_classes - 1}")
+    return np.full(args.n or 64, args.label, dtype=np.int64)
+
+
 def cmd_sample(args):
     from . import viz
+    from .cgan import ConditionalGAN
     from .checkpoint import load_checkpoint, restore
-    from .train import data_for_sampling, generate, make_gan, value_range
+    from .train import data_for_sampling, generate, generate_by_class, make_gan, value_range
 
     ext = os.path.splitext(args.out)[1].lower()
     if ext not in (".png", ".npz", ".csv"):
@@ -199,17 +227,30 @@ def cmd_sample(args):
     settings["device"] = _device_from(settings, args, _checkpoint_path(args.checkpoint))
     dataset = data_for_sampling(settings)
     gan = restore(make_gan(settings, dataset), ckpt)
-    x = generate(gan, settings, args.n, args.seed)
+    labels, nrow = None, None
+    if isinstance(gan, ConditionalGAN):
+        labels = _labels_for(args, settings, gan.num_classes)
+        if labels is None:  # --label all: --n per class, one row per class
+            nrow = args.n or 8
+            x, labels = generate_by_class(gan, settings, nrow, args.seed)
+        else:
+            x = generate(gan, settings, len(labels), args.seed, labels=labels)
+    elif args.label is not None:
+        raise CLIError(f"--label is for conditional models (cdcgan, cmlp); {args.checkpoint} is a "
+                       f"{settings['model']} run, which draws no class on request")  # fmt: skip
+    else:
+        x = generate(gan, settings, args.n or 64, args.seed)
+    n = len(x)
     if dataset.kind == "images":
         low, high = value_range(settings)
         pixels = dataset.from_model(x, low, high)  # (n, C, H, W) uint8
         if ext == ".csv":
             raise CLIError("images cannot be written as .csv: use .png or .npz")
         if ext == ".png":
-            viz.save_grid(pixels, args.out)
+            viz.save_grid(pixels, args.out, nrow=nrow)
         else:
             images = pixels[:, 0] if pixels.shape[1] == 1 else pixels.transpose(0, 2, 3, 1)
-            _save_npz(args.out, images=images)
+            _save_npz(args.out, images=images, **({} if labels is None else {"labels": labels}))
     else:
         values = dataset.from_model(x, 0, 1)
         if ext == ".png":
@@ -222,7 +263,7 @@ def cmd_sample(args):
             write_csv(args.out, values, columns)
         else:
             _save_npz(args.out, samples=values.astype(np.float32))
-    print(f"wrote {plural(args.n, 'sample')} to {args.out}")
+    print(f"wrote {plural(n, 'sample')} to {args.out}")
     return 0
 
 
@@ -252,7 +293,8 @@ def build_parser():
 
     p = sub.add_parser("train", help="train a GAN and write checkpoints, sample grids and curves",
                        description="Train a GAN. Unset options take the model's recipe (DCGAN: batch 64, lr 2e-4, "
-                       "beta1 0.5, latent 128, 5 epochs; MLP: latent 100, batch 64, 20 epochs).")  # fmt: skip
+                       "beta1 0.5, latent 128, 5 epochs; MLP: latent 100, batch 64, 20 epochs). cdcgan and cmlp draw the class "
+                       "asked for: they train on labelled data (mnist, mnist-full, fashion-mnist), 20 epochs.")  # fmt: skip
     p.add_argument("--model", choices=MODELS, help="default dcgan")
     p.add_argument("--dataset", type=_dataset_name,
                    help="mnist (bundled 10,000 digits, the default), mnist-full, fashion-mnist, ring8, grid25, "
@@ -281,9 +323,14 @@ def build_parser():
 
     p = sub.add_parser("sample", help="draw samples from a trained checkpoint")
     p.add_argument("--checkpoint", required=True, metavar="DIR|FILE", help="a run folder or its checkpoint.npz")
-    p.add_argument("--n", type=_positive_int("--n"), default=64)
+    p.add_argument("--n", type=_positive_int("--n"),
+                   help="how many samples (default 64); with --label all, how many of each class (default 8)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="FILE.png (a grid), FILE.npz (uint8 images) or FILE.csv (tables)")
+    p.add_argument("--label", type=_label, metavar="L|all",
+                   help="conditional models (cdcgan, cmlp): the class to draw, or 'all' for one row per class")
+    p.add_argument("--out", required=True,
+                   help="FILE.png (a grid), FILE.npz (uint8 images, and their labels for a conditional model) "
+                   "or FILE.csv (tables)")  # fmt: skip
     p.add_argument("--device", choices=("cpu", "gpu"))
     p.set_defaults(func=cmd_sample)
 

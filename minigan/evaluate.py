@@ -14,6 +14,9 @@
     classes_covered         digits that get at least a quarter of their fair share N/10
     class_histogram         how many images the judge calls 0, 1, ..., 9
     class_kl                KL(the images' digit shares || the real digits' shares), nats
+and, when the images were drawn for requested labels (a conditional GAN):
+    label_accuracy          how often the judge's digit equals the requested label; 1 is best
+    label_accuracy_by_label the same for each requested label 0..9 (None for a label never asked for)
 
 A number means little alone, so every report shows two reference rows, computed
 once by ``reference_values`` and stored in the judge's file:
@@ -79,21 +82,37 @@ def real_class_fractions():
 
 
 # ---- scoring images --------------------------------------------------------------
-def evaluate_images(images_uint8, n=None, judge=None):
+def label_accuracy(predicted, requested, num_classes=10):
+    """(share of predicted == requested, that share for each requested label (num_classes,)).
+
+    predicted, requested: (N,) integer labels. A label never requested gets nan.
+    """
+    hits = np.asarray(predicted) == np.asarray(requested)
+    asked = np.bincount(requested, minlength=num_classes)[:num_classes]
+    right = np.bincount(requested, weights=hits, minlength=num_classes)[:num_classes]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        by_label = np.where(asked > 0, right / np.maximum(asked, 1), np.nan)
+    return float(hits.mean()), by_label
+
+
+def evaluate_images(images_uint8, n=None, judge=None, labels=None):
     """Score images with the judge; returns the dict described in the module docstring.
 
     images_uint8: uint8 (N, 28, 28) or (N, 1, 28, 28) pixels (floats in [0, 1] work too).
     n: score only the first n images (default: all). At least 10 are needed (10 splits).
+    labels: (N,) the digit each image was drawn for (a conditional GAN), or None.
     """
     judge = judge or default_judge()
     x = images_uint8[:n] if n is not None else images_uint8
+    if labels is not None and len(labels) != len(images_uint8):
+        raise EvaluateError(f"{len(labels)} labels for {len(images_uint8)} images")
     if len(x) < 10:
         raise EvaluateError(f"need at least 10 images to evaluate (the score uses 10 splits), got {len(x)}")
     feats, logits = judge.features_and_logits(x)
     probs = softmax(logits.astype(np.float64))  # (N, 10)
     real_mu, real_sigma = judge.real_stats if judge.real_stats is not None else real_feature_stats(judge)
     is_mean, is_std = inception_score(probs, splits=10)
-    return {
+    result = {
         "n": len(x),
         "frechet_distance": frechet_distance_from_stats(*feature_stats(feats), real_mu, real_sigma),
         "inception_score": is_mean,
@@ -102,6 +121,11 @@ def evaluate_images(images_uint8, n=None, judge=None):
         "class_histogram": class_histogram(probs).tolist(),
         "class_kl": class_kl(probs, real_class_fractions()),
     }
+    if labels is not None:
+        accuracy, by_label = label_accuracy(logits.argmax(axis=1), np.asarray(labels[: len(x)], dtype=np.int64))
+        result["label_accuracy"] = accuracy
+        result["label_accuracy_by_label"] = [None if math.isnan(a) else a for a in by_label.tolist()]  # (JSON: null)
+    return result
 
 
 def reference_values(judge=None, seed=0):
@@ -127,7 +151,9 @@ def reference_values(judge=None, seed=0):
 def load_samples(path):
     """The arrays of a samples .npz (as ``minigan sample --out FILE.npz`` writes it).
 
-    Returns ("images", uint8 (N, 1, 28, 28)) or ("points", float (N, 2)).
+    Returns ("images", uint8 (N, 1, 28, 28), labels) or ("points", float (N, 2), None),
+    where labels (N,) int64 are the digits a conditional GAN was asked for (the file's
+    optional ``labels`` array), else None.
     Raises EvaluateError for a missing file, a file that is not an .npz, object
     arrays, or arrays of the wrong shape or dtype.
     """
@@ -143,24 +169,31 @@ def load_samples(path):
         if images.ndim != 4 or images.shape[1:] != (1, 28, 28):
             raise EvaluateError(f"{path}: 'images' must be grey 28x28 digits, (N, 28, 28) or (N, 1, 28, 28); "
                                 f"got shape {arrays['images'].shape}")  # fmt: skip
-        return "images", images
+        labels = arrays.get("labels")
+        if labels is not None and (labels.dtype.kind not in "iu" or labels.shape != (len(images),)):
+            raise EvaluateError(f"{path}: 'labels' must be integers, one per image ({len(images)},); "
+                                f"got {labels.dtype}{labels.shape}")  # fmt: skip
+        return "images", images, None if labels is None else labels.astype(np.int64)
     if "samples" in arrays:
         points = arrays["samples"]
         if points.ndim != 2 or points.shape[1] != 2 or points.dtype.kind != "f":
             raise EvaluateError(f"{path}: 'samples' must be float 2-D points (N, 2), got {points.dtype}{points.shape}")
-        return "points", points
+        return "points", points, None
     raise EvaluateError(f"{path} has no 'images' (digits) or 'samples' (2-D points) array; it holds {sorted(arrays)}")
 
 
 def generate_from_checkpoint(path, n=None, seed=0, device=None, batch_size=500, dataset=None):
-    """Samples of a trained run: ("images", uint8 (n, C, 28, 28), settings) or ("points", (n, 2), settings).
+    """Samples of a trained run: ("images", uint8 (n, C, 28, 28), settings, labels) or
+    ("points", (n, 2), settings, None).
 
     The noise is drawn as ``minigan sample --seed`` draws it, so the same seed gives
-    the same samples; the generator runs batch_size at a time. n defaults to 10,000
+    the same samples; the generator runs batch_size at a time. A conditional run is
+    asked for every label in turn, labels = 0, 1, ..., 9, 0, 1, ... (n / 10 of each). n defaults to 10,000
     images, or 2,500 points (the PacGAN protocol). A ``dataset`` other than the
     checkpoint's own is refused (EvaluateError) before anything is generated.
     """
     from .backend import module_for, to_numpy
+    from .cgan import ConditionalGAN
     from .checkpoint import load_checkpoint, restore
     from .train import load_data, make_gan, value_range
 
@@ -180,10 +213,15 @@ def generate_from_checkpoint(path, n=None, seed=0, device=None, batch_size=500, 
     n = n or (10_000 if dataset.kind == "images" else 2500)
     z = np.random.default_rng(seed).standard_normal((n, gan.latent_dim)).astype(np.float32)  # as train.generate
     xp = module_for(settings.get("device", "cpu"))
-    x = np.concatenate([to_numpy(gan.sample(z=z[i : i + batch_size], xp=xp)) for i in range(0, n, batch_size)])
+    labels = np.arange(n) % gan.num_classes if isinstance(gan, ConditionalGAN) else None
+    batches = []
+    for i in range(0, n, batch_size):
+        asked = {} if labels is None else {"labels": labels[i : i + batch_size]}
+        batches.append(to_numpy(gan.sample(z=z[i : i + batch_size], xp=xp, **asked)))
+    x = np.concatenate(batches)
     if dataset.kind == "images":
-        return "images", dataset.from_model(x, *value_range(settings)), settings
-    return "points", x, settings
+        return "images", dataset.from_model(x, *value_range(settings)), settings, labels
+    return "points", x, settings, None
 
 
 # ---- what the command line does ----------------------------------------------------
@@ -198,10 +236,10 @@ def evaluate_run(samples=None, checkpoint=None, n=None, seed=0, device=None, dat
     if (samples is None) == (checkpoint is None):
         raise EvaluateError("give either a samples file or a checkpoint")
     if samples is not None:
-        kind, x = load_samples(samples)
+        kind, x, labels = load_samples(samples)
         source = {"samples": str(samples)}
     else:
-        kind, x, settings = generate_from_checkpoint(checkpoint, n, seed, device, dataset=dataset)
+        kind, x, settings, labels = generate_from_checkpoint(checkpoint, n, seed, device, dataset=dataset)
         dataset = settings["dataset"]
         source = {"checkpoint": str(checkpoint), "seed": seed, "dataset": dataset}
     if kind == "points":
@@ -210,7 +248,7 @@ def evaluate_run(samples=None, checkpoint=None, n=None, seed=0, device=None, dat
         report = toy2d_report(x[:n] if n else x, dataset)
         return {**source, "dataset": dataset, **report}, format_toy_report(report, dataset)
     judge = load_judge(judge) if judge is not None else default_judge()
-    result = evaluate_images(x, n, judge)
+    result = evaluate_images(x, n, judge, labels=labels)
     result["references"] = judge.references or reference_values(judge)
     text = format_report(result, result["references"])
     if dataset not in (None, "mnist", "mnist-full"):
@@ -242,6 +280,11 @@ def format_report(result, references):
         lines.append(f"{label:<34}" + "".join(f"{c:>15}" for c in cells) + f"   {better}")
     hist = result["class_histogram"]
     lines += ["", "digits the judge sees: " + "  ".join(f"{d}: {c}" for d, c in enumerate(hist))]
+    if "label_accuracy" in result:
+        by_label = "  ".join(f"{d}: {'-' if a is None else f'{a:.2f}'}"
+                             for d, a in enumerate(result["label_accuracy_by_label"]))  # fmt: skip
+        lines += [f"label accuracy (the judge's digit == the digit asked for): {result['label_accuracy']:.3f}",
+                  f"  by label asked for: {by_label}"]  # fmt: skip
     n_ref = int(references.get("n", REFERENCE_N))
     if result["n"] != n_ref:
         lines.append(f"note: the references use n = {n_ref}; FD is larger for fewer samples, so compare "

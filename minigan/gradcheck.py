@@ -100,44 +100,58 @@ def check_layer(layer, x, seed=0, eps=1e-6, tol=TOLERANCE, atol=ABS_TOLERANCE, n
     """Compare ``layer``'s backward with central differences, in float64.
 
     layer: a Layer or Sequential, in the mode (train/eval) you want checked.
-    x: an input array (any float dtype; a float64 copy is used).
-    Returns a GradReport with the error for "x" and for every parameter.
+    x: an input array (any float dtype; a float64 copy is used), or a TUPLE of inputs
+       for a layer of several (Concat, Projection, a conditional network), whose
+       backward then returns one gradient per input. Integer inputs (class labels)
+       are kept as they are and have no gradient to check (backward gives None).
+    Returns a GradReport with the error for "x" (or "x1", "x2", ... for a tuple;
+    integer inputs are left out) and for every parameter.
 
     The layer itself is left untouched: the check runs on float64 copies, each
     forward pass starts from the same copy, so a Dropout mask stays fixed and
     BatchNorm's running statistics are never changed.
     """
-    xp = get_array_module(x)
+    several = isinstance(x, tuple)
+    inputs = x if several else (x,)
+    xp = get_array_module(inputs[0])
     base = copy.deepcopy(layer).astype(np.float64)
-    x = xp.array(x, dtype=np.float64)  # our own contiguous copy
-    base.forward(x)  # any Dropout now holds its generator: each copy below continues it (no new one a pass)
+    # our own contiguous copies; labels stay integers
+    inputs = tuple(xp.array(a) if _is_integer(a) else xp.array(a, dtype=np.float64) for a in inputs)
+    base.forward(*inputs)  # any Dropout now holds its generator: each copy below continues it (no new one a pass)
 
-    def run(inp):
-        return copy.deepcopy(base).forward(inp)
+    def run():
+        return copy.deepcopy(base).forward(*inputs)
 
-    dout = generator(seed, xp).standard_normal(run(x).shape)  # random upstream gradient
+    dout = generator(seed, xp).standard_normal(run().shape)  # random upstream gradient
 
     # analytic gradients: one forward and one backward on a fresh copy
     work = copy.deepcopy(base)
-    work.forward(x)
+    work.forward(*inputs)
     work.zero_grad()
-    dx = work.backward(dout)
+    dxs = work.backward(dout)
+    dxs = dxs if several else (dxs,)
 
     def loss():
-        return float((run(x) * dout).sum())
+        return float((run() * dout).sum())
 
     if name is None:
         name = repr(layer) if "\n" not in repr(layer) else type(layer).__name__
     report = GradReport(name, tol=tol)
-    report.errors["x"] = rel_error(dx, numerical_gradient(loss, x, eps), tol, atol)
+    for i, (a, da) in enumerate(zip(inputs, dxs)):
+        if not _is_integer(a):
+            report.errors[f"x{i + 1}" if several else "x"] = rel_error(da, numerical_gradient(loss, a, eps), tol, atol)
     for key, p in base.params.items():  # perturbing base's arrays reaches every copy
         report.errors[key] = rel_error(work.grads[key], numerical_gradient(loss, p, eps), tol, atol)
     return report
 
 
+def _is_integer(a):
+    return getattr(a, "dtype", np.dtype(float)).kind in "iu"
+
+
 # ---- the built-in layers, each at a small shape ------------------------------
 def builtin_cases():
-    """(name, mode, layer, input shape) for every built-in layer, in train and eval
+    """(name, mode, layer, input) for every built-in layer, in train and eval
     mode where the two differ. Small shapes keep the check under a few seconds."""
     from . import layers as L
 
@@ -169,7 +183,30 @@ def builtin_cases():
         ("Pack", "train", L.Pack(2), (4, 3, 2, 2)),
         ("Sequential", "train", seq(), (3, 1, 4, 4)),
         ("Sequential", "eval", seq().eval(), (3, 1, 4, 4)),
+        ("Embedding", "train", L.Embedding(4, 3), Labels(6, 4)),  # 6 labels of 4 classes: some repeat
+        ("Concat", "features", L.Concat(), [(4, 3), (4, 2)]),
+        ("Concat", "channels", L.Concat(), [(2, 1, 3, 3), (2, 2, 3, 3)]),
+        ("Projection", "train", L.Projection(), [(4, 5), (4, 5)]),
     ]
+
+
+@dataclass
+class Labels:
+    """An input of ``n`` integer class labels in 0..classes-1 (for Embedding)."""
+
+    n: int
+    classes: int
+
+
+def make_input(spec, rng):
+    """The input a case names: a shape gives floats pushed 0.1 away from 0 (off ReLU's
+    kink), Labels gives int64 labels, a list gives a tuple of inputs."""
+    if isinstance(spec, list):
+        return tuple(make_input(s, rng) for s in spec)
+    if isinstance(spec, Labels):
+        return rng.integers(0, spec.classes, size=spec.n)
+    x = rng.standard_normal(spec)
+    return x + 0.1 * np.sign(x)
 
 
 def check_builtin(names=None, seed=0):
@@ -181,12 +218,10 @@ def check_builtin(names=None, seed=0):
     wanted = {n.lower() for n in names} if names else None
     rng = np.random.default_rng(seed)
     results = []
-    for name, mode, layer, shape in builtin_cases():
+    for name, mode, layer, spec in builtin_cases():
         if wanted is not None and name.lower() not in wanted:
             continue
-        x = rng.standard_normal(shape)
-        x += 0.1 * np.sign(x)  # away from the kink at 0
-        results.append((name, mode, check_layer(layer, x, seed=seed, name=name)))
+        results.append((name, mode, check_layer(layer, make_input(spec, rng), seed=seed, name=name)))
     return results
 
 

@@ -3,6 +3,8 @@
 Each builder returns ``(G, D)``: two ``Sequential`` networks. G maps noise
 z (N, latent_dim) to samples; D maps samples to ONE LOGIT per example, (N, 1):
 the sigmoid lives inside the loss (see ``losses``), where it can be computed stably.
+The conditional builders (``conditional_dcgan``, ``conditional_mlp_gan``) return
+G(z, y) and D(x, y) instead, networks of two inputs (see ``conditional``).
 ``recipe(name)`` gives the batch size, optimizer settings and output range that
 go with each model.
 """
@@ -10,12 +12,14 @@ go with each model.
 from dataclasses import dataclass
 
 from .backend import manual_seed
+from .conditional import ConditionalDiscriminator, ConditionalGenerator
 from .layers import (
     BatchNorm,
     Conv2D,
     ConvTranspose2D,
     Dense,
     Dropout,
+    Embedding,
     Flatten,
     LeakyReLU,
     Pack,
@@ -26,7 +30,8 @@ from .layers import (
     Tanh,
 )
 
-MODELS = ("mlp", "mlp-classic", "dcgan", "toy")
+MODELS = ("mlp", "mlp-classic", "dcgan", "toy", "cdcgan", "cmlp")
+CONDITIONAL_MODELS = ("cdcgan", "cmlp")  # G(z, y) and D(x, y): they need labelled data
 
 
 def mlp_gan(latent_dim=100, hidden=500, variant="improved", image_shape=(1, 28, 28), seed=None):
@@ -109,6 +114,84 @@ def dcgan(latent_dim=128, channels=1, seed=None):
     return G, D
 
 
+def label_plane(num_classes, image_shape):
+    """y -> a learned (1, H, W) picture of the label: D's extra input channel."""
+    _, h, w = image_shape
+    return Sequential(Embedding(num_classes, h * w), Reshape((1, h, w)))  # (N, H*W) -> (N, 1, H, W)
+
+
+def conditional_dcgan(num_classes=10, latent_dim=128, channels=1, embedding_dim=50, seed=None):
+    """The DCGAN above, made to draw the class it is asked for.
+
+    G(z, y): [z, Embedding(num_classes, 50)(y)] (N, latent + 50) -> the DCGAN generator
+    D(x, y): [x, label plane] (N, C + 1, 28, 28) -> the DCGAN discriminator's convolutions
+             -> h (N, 6272) -> Dense(6272, 1)(h) + <Embedding(num_classes, 6272)(y), h>
+    The label enters D twice: as an extra input channel, so the first convolution can
+    compare strokes with the label, and in the projection term, which scores how well
+    the final features fit the label. The projection embedding starts small
+    (std 1/sqrt(6272)), so <e, h> starts at the size of the other term.
+    """
+    if seed is not None:
+        manual_seed(seed)
+    features = 7 * 7 * 128
+    G = ConditionalGenerator(
+        Embedding(num_classes, embedding_dim),
+        Sequential(
+            Dense(latent_dim + embedding_dim, features, bias=False), BatchNorm(features), LeakyReLU(0.2),
+            Reshape((128, 7, 7)),
+            ConvTranspose2D(128, 64, 5, stride=2, padding=2, output_padding=1, bias=False), BatchNorm(64),
+            LeakyReLU(0.2),
+            ConvTranspose2D(64, channels, 5, stride=2, padding=2, output_padding=1, bias=False), Tanh(),
+        ),
+    )  # fmt: skip
+    D = ConditionalDiscriminator(
+        label_plane(num_classes, (channels, 28, 28)),
+        Sequential(
+            Conv2D(channels + 1, 64, 5, stride=2, padding=2), LeakyReLU(0.2), Dropout(0.3),
+            Conv2D(64, 128, 5, stride=2, padding=2), LeakyReLU(0.2), Dropout(0.3),
+            Flatten(),
+        ),
+        Dense(features, 1),
+        Embedding(num_classes, features, std=features**-0.5),
+    )  # fmt: skip
+    return G, D
+
+
+def conditional_mlp_gan(num_classes=10, latent_dim=100, hidden=500, image_shape=(1, 28, 28), embedding_dim=50,
+                        seed=None):  # fmt: skip
+    """The improved MLP GAN, conditioned on a class label in the same two places.
+
+    G(z, y): [z, Embedding(num_classes, 50)(y)] -> Dense(latent + 50, 500) LeakyReLU, Dense(500, 500) LeakyReLU,
+             Dense(500, 784) Tanh -> (1, 28, 28)
+    D(x, y): [x, label plane] (N, C + 1, 28, 28) -> Flatten -> Dense(2*784, 500) LeakyReLU Dropout(0.3),
+             Dense(500, 500) LeakyReLU Dropout(0.3) -> h (N, 500) -> Dense(500, 1)(h) + <Embedding(y), h>
+    """
+    if seed is not None:
+        manual_seed(seed)
+    c, h, w = image_shape
+    n_pixels = c * h * w
+    G = ConditionalGenerator(
+        Embedding(num_classes, embedding_dim),
+        Sequential(
+            Dense(latent_dim + embedding_dim, hidden), LeakyReLU(0.2),
+            Dense(hidden, hidden), LeakyReLU(0.2),
+            Dense(hidden, n_pixels), Tanh(),
+            Reshape(image_shape),
+        ),
+    )  # fmt: skip
+    D = ConditionalDiscriminator(
+        label_plane(num_classes, image_shape),
+        Sequential(
+            Flatten(),
+            Dense(n_pixels + h * w, hidden), LeakyReLU(0.2), Dropout(0.3),
+            Dense(hidden, hidden), LeakyReLU(0.2), Dropout(0.3),
+        ),
+        Dense(hidden, 1),
+        Embedding(num_classes, hidden, std=hidden**-0.5),
+    )  # fmt: skip
+    return G, D
+
+
 def toy(latent_dim=2, data_dim=2, hidden=128, dropout=0.0, pack=1, seed=None):
     """Small MLPs for 2-D mixtures (ring8, grid25) and for tables of numbers.
 
@@ -151,7 +234,7 @@ class Recipe:
 
 
 def recipe(model):
-    """The default training recipe for ``model`` ("mlp", "mlp-classic", "dcgan", "toy")."""
+    """The default training recipe for ``model`` (one of MODELS)."""
     if model == "mlp":
         return Recipe(latent_dim=100, batch_size=64, lr=2e-4, beta1=0.5, epochs=20)
     if model == "mlp-classic":
@@ -162,12 +245,21 @@ def recipe(model):
         return Recipe(latent_dim=128, batch_size=64, lr=2e-4, beta1=0.5, epochs=5)
     if model == "toy":
         return Recipe(latent_dim=2, batch_size=128, lr=1e-3, beta1=0.5, value_range=None, epochs=20)
+    if model == "cdcgan":
+        return Recipe(latent_dim=128, batch_size=64, lr=2e-4, beta1=0.5, epochs=20)
+    if model == "cmlp":
+        return Recipe(latent_dim=100, batch_size=64, lr=2e-4, beta1=0.5, epochs=20)
     raise ValueError(f"unknown model {model!r}: choose from {', '.join(MODELS)}")
 
 
-def build(model, latent_dim=None, data_dim=2, channels=1, seed=None):
-    """(G, D) for a model name, with the recipe's latent size unless one is given."""
+def build(model, latent_dim=None, data_dim=2, channels=1, seed=None, num_classes=10):
+    """(G, D) for a model name, with the recipe's latent size unless one is given
+    (num_classes: for the conditional models only)."""
     latent_dim = latent_dim or recipe(model).latent_dim
+    if model == "cdcgan":
+        return conditional_dcgan(num_classes, latent_dim, channels=channels, seed=seed)
+    if model == "cmlp":
+        return conditional_mlp_gan(num_classes, latent_dim, image_shape=(channels, 28, 28), seed=seed)
     if model == "mlp":
         return mlp_gan(latent_dim, variant="improved", image_shape=(channels, 28, 28), seed=seed)
     if model == "mlp-classic":

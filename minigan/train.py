@@ -18,13 +18,14 @@ import os
 import numpy as np
 
 from .backend import module_for, to_numpy
+from .cgan import ConditionalGAN
 from .checkpoint import restore, save_checkpoint
-from .data import Dataset, load_dataset
+from .data import DataError, Dataset, load_dataset
 from .diagnostics import diagnose, diversity
 from .fileio import atomic_write, remove_temp_files
 from .gan import GAN, HISTORY_KEYS
 from .losses import BCEObjective
-from .models import build, recipe
+from .models import CONDITIONAL_MODELS, build, recipe
 from .optim import L1L2
 from .progress import plural
 
@@ -92,13 +93,30 @@ def make_gan(settings, dataset):
     G, D = build(settings["model"], settings["latent_dim"], data_dim=data_dim, channels=channels,
                  seed=settings["seed"])  # fmt: skip
     penalty = L1L2(*r.l1l2) if any(r.l1l2) else None
-    gan = GAN(G, D, settings["latent_dim"], objective=settings["objective"], lr=settings["lr"],
-              beta1=settings["beta1"], beta2=settings.get("beta2") or r.beta2, d_steps=settings["d_steps"],
-              schedule=settings["schedule"],
-              label_smoothing=settings["label_smoothing"], seed=settings["seed"], penalty=penalty)  # fmt: skip
+    trainer = ConditionalGAN if settings["model"] in CONDITIONAL_MODELS else GAN  # (same arguments)
+    gan = trainer(G, D, settings["latent_dim"], objective=settings["objective"], lr=settings["lr"],
+                  beta1=settings["beta1"], beta2=settings.get("beta2") or r.beta2, d_steps=settings["d_steps"],
+                  schedule=settings["schedule"],
+                  label_smoothing=settings["label_smoothing"], seed=settings["seed"], penalty=penalty)  # fmt: skip
     if settings.get("device", "cpu") == "gpu":
         gan.to("gpu")
     return gan
+
+
+NUM_CLASSES = 10  # what the conditional models are built for: digits and Fashion-MNIST's ten kinds
+
+
+def check_labels(settings, dataset):
+    """A conditional model needs labels 0..9, one per example: refuse (DataError) data without them."""
+    if settings["model"] not in CONDITIONAL_MODELS:
+        return
+    if dataset.y is None:
+        raise DataError(f"model {settings['model']!r} draws the class you ask for, so it trains on labelled data; "
+                        f"dataset {settings['dataset']!r} has no labels: use mnist, mnist-full, fashion-mnist or a "
+                        "folder: of sub-folders, one per class; or an unconditional --model")  # fmt: skip
+    if len(dataset.y) and (dataset.y.min() < 0 or dataset.y.max() >= NUM_CLASSES):
+        raise DataError(f"model {settings['model']!r} takes labels 0..{NUM_CLASSES - 1}; dataset "
+                        f"{settings['dataset']!r} has labels {dataset.y.min()}..{dataset.y.max()}")  # fmt: skip
 
 
 def value_range(settings):
@@ -180,7 +198,8 @@ def save_epoch_outputs(gan, settings, dataset, out_dir):
     samples = to_numpy(gan.sample())
     gan.spread.append((gan.step, diversity(samples)))
     if dataset.kind == "images":
-        viz.save_grid(samples, os.path.join(samples_dir, f"epoch_{gan.epoch:04d}.png"),
+        nrow = gan.per_class if isinstance(gan, ConditionalGAN) else None  # conditional: one row per class
+        viz.save_grid(samples, os.path.join(samples_dir, f"epoch_{gan.epoch:04d}.png"), nrow=nrow,
                       value_range=value_range(settings))  # fmt: skip
         # frames of epochs 1..now only: a grid of a later epoch would be a leftover of an interrupted attempt
         viz.save_gif(epoch_frames(samples_dir, gan.epoch), os.path.join(samples_dir, "progress.gif"))
@@ -224,6 +243,7 @@ def run(settings, out_dir, resume_ckpt=None, progress=True, overwrite=False, res
     continuing = resume_ckpt is not None and os.path.realpath(resume_path or own) == os.path.realpath(own)
     old_files = check_run_folder(out_dir, overwrite=overwrite, continuing=continuing)
     dataset = load_data(settings)
+    check_labels(settings, dataset)
     gan = make_gan(settings, dataset)
     if resume_ckpt is not None:
         restore(gan, resume_ckpt)
@@ -236,12 +256,35 @@ def run(settings, out_dir, resume_ckpt=None, progress=True, overwrite=False, res
         log(start_line(settings, dataset, out_dir, gan))
     clear_run_folder(out_dir, old_files)
     os.makedirs(out_dir, exist_ok=True)
-    gan.fit(x, settings["epochs"], settings["batch_size"], progress=progress,
+    data = (x,)
+    if isinstance(gan, ConditionalGAN):  # the labels go where the images go
+        data = (x, module_for(settings.get("device", "cpu")).asarray(dataset.y))
+    gan.fit(*data, settings["epochs"], settings["batch_size"], progress=progress,
             on_epoch_end=lambda g: save_epoch_outputs(g, settings, dataset, out_dir))  # fmt: skip
     return gan
 
 
-def generate(gan, settings, n, seed):
-    """n samples from noise seeded by ``seed``, as NumPy, in the generator's own units."""
+def generate(gan, settings, n, seed, labels=None):
+    """n samples from noise seeded by ``seed``, as NumPy, in the generator's own units.
+
+    labels: (n,) the classes a conditional GAN is asked for (needed there, refused elsewhere).
+    """
     z = np.random.default_rng(seed).standard_normal((n, gan.latent_dim)).astype(np.float32)
-    return to_numpy(gan.sample(z=z, xp=module_for(settings.get("device", "cpu"))))
+    xp = module_for(settings.get("device", "cpu"))
+    if isinstance(gan, ConditionalGAN):
+        if labels is None:
+            raise ValueError(f"model {settings['model']!r} draws the class it is asked for: give the labels")
+        return to_numpy(gan.sample(z=z, labels=labels, xp=xp))
+    if labels is not None:
+        raise ValueError(f"model {settings['model']!r} is not conditional: it takes no labels")
+    return to_numpy(gan.sample(z=z, xp=xp))
+
+
+def generate_by_class(gan, settings, per_class, seed):
+    """A conditional GAN's samples of every class: (K * per_class, ...) NumPy samples and their
+    labels 0 0 .. 1 1 .. (per_class of each), where column j of each class uses the SAME
+    noise z_j (seeded by ``seed``), so a grid of per_class columns shows one "style" per column."""
+    z = np.random.default_rng(seed).standard_normal((per_class, gan.latent_dim)).astype(np.float32)
+    labels = np.repeat(np.arange(gan.num_classes), per_class)  # (K * per_class,)
+    xp = module_for(settings.get("device", "cpu"))
+    return to_numpy(gan.sample(z=np.tile(z, (gan.num_classes, 1)), labels=labels, xp=xp)), labels

@@ -3,8 +3,8 @@
 from minigan import gradcheck, layers
 from minigan.cli import main
 
-BUILTIN = ["BatchNorm", "Conv2D", "ConvTranspose2D", "Dense", "Dropout", "Flatten", "LeakyReLU", "ReLU",
-           "Pack", "Reshape", "Sequential", "Sigmoid", "Tanh"]  # fmt: skip
+BUILTIN = ["BatchNorm", "Concat", "Conv2D", "ConvTranspose2D", "Dense", "Dropout", "Embedding", "Flatten",
+           "LeakyReLU", "ReLU", "Pack", "Projection", "Reshape", "Sequential", "Sigmoid", "Tanh"]  # fmt: skip
 
 
 def table_names(out):

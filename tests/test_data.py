@@ -327,6 +327,29 @@ def test_folder_of_images(tmp_path):
     assert rgb.x[2, 2].min() > 230  # c.jpg is blue
 
 
+def test_sub_folders_are_classes_in_sorted_order(tmp_path):
+    Image = pytest.importorskip("PIL.Image")
+    for name, shades in (("b_dogs", [200, 210, 220]), ("a_cats", [10, 20]), ("empty", [])):
+        (tmp_path / name).mkdir()
+        for i, shade in enumerate(shades):
+            Image.new("L", (8, 8), shade).save(tmp_path / name / f"{i}.png")
+    (tmp_path / "a_cats" / "deeper").mkdir()
+    Image.new("L", (8, 8), 99).save(tmp_path / "a_cats" / "deeper" / "x.png")  # not searched
+    ds = load_dataset(f"folder:{tmp_path}", image_size=8)
+    np.testing.assert_array_equal(ds.y, [0, 0, 1, 1, 1])
+    assert ds.y.dtype == np.int64
+    np.testing.assert_array_equal(ds.x[:, 0, 0, 0], [10, 20, 200, 210, 220])
+
+
+def test_a_folder_with_its_own_images_has_no_labels(tmp_path):
+    Image = pytest.importorskip("PIL.Image")
+    Image.new("L", (8, 8), 5).save(tmp_path / "top.png")
+    (tmp_path / "sub").mkdir()
+    Image.new("L", (8, 8), 7).save(tmp_path / "sub" / "x.png")
+    ds = load_dataset(f"folder:{tmp_path}", image_size=8)
+    assert ds.y is None and len(ds) == 1
+
+
 def test_folder_errors(tmp_path):
     pytest.importorskip("PIL.Image")
     with pytest.raises(DataError, match="no .png"):

@@ -9,19 +9,24 @@ from .conv import Conv2D, ConvTranspose2D
 from .conv_reference import col2im, im2col
 from .dense import Dense
 from .dropout import Dropout
+from .embedding import Embedding
+from .join import Concat, Projection
 from .norm import BatchNorm
 from .sequential import Sequential
 from .shape import Flatten, Pack, Reshape
 
 __all__ = [
     "BatchNorm",
+    "Concat",
     "Conv2D",
     "ConvTranspose2D",
     "Dense",
     "Dropout",
+    "Embedding",
     "Flatten",
     "Layer",
     "Pack",
+    "Projection",
     "LeakyReLU",
     "ReLU",
     "Reshape",
