@@ -12,68 +12,22 @@ the label goes in and where its gradient comes back out:
 (dx, None): integer labels have no gradient, but the embeddings that read them
 learn, so their weight gradients are always computed.
 
-Both classes carry the plumbing a ``Sequential`` has (``params``/``grads`` keyed
-"i.name" over ``layers``, ``zero_grad``, ``train``/``eval``, ``to``, ``astype``), so
-the optimizer, the checkpoint and ``gradcheck.check_layer`` treat them like any network.
+Both classes are ``Sequential``s that write their own forward and backward, so they
+keep its plumbing (``params``/``grads`` keyed "i.name" over ``layers``, ``zero_grad``,
+``train``/``eval``, ``to``, ``astype``), and the optimizer, the checkpoint and
+``gradcheck.check_layer`` treat them like any network.
 """
 
-from .layers import Concat, Projection
+from .layers import Concat, Projection, Sequential
 
 
-class TwoInputNetwork:
-    """What G(z, y) and D(x, y) share: their parts in ``layers``, and the Sequential plumbing."""
-
-    layers = ()
-
-    @property
-    def params(self):
-        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.params.items()}
-
-    @property
-    def grads(self):
-        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.grads.items()}
-
-    def get_buffers(self):
-        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.get_buffers().items()}
-
-    @property
-    def training(self):
-        return all(layer.training for layer in self.layers)
+class TwoInputNetwork(Sequential):
+    """What G(z, y) and D(x, y) share: their parts in ``layers``, with a Sequential's
+    plumbing (params, grads, buffers, zero_grad, train/eval, to, astype); each one
+    writes its own forward(a, y) and backward."""
 
     def __call__(self, x, y):
         return self.forward(x, y)
-
-    def zero_grad(self):
-        for layer in self.layers:
-            layer.zero_grad()
-        return self
-
-    def train(self):
-        for layer in self.layers:
-            layer.train()
-        return self
-
-    def eval(self):
-        for layer in self.layers:
-            layer.eval()
-        return self
-
-    def astype(self, dtype):
-        for layer in self.layers:
-            layer.astype(dtype)
-        return self
-
-    def to(self, device):
-        for layer in self.layers:
-            layer.to(device)
-        return self
-
-    def num_params(self):
-        return sum(int(p.size) for p in self.params.values())
-
-    def __repr__(self):
-        lines = [f"  ({i}) {layer!r}".replace("\n", "\n  ") for i, layer in enumerate(self.layers)]
-        return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
 
 
 class ConditionalGenerator(TwoInputNetwork):

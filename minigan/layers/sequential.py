@@ -82,4 +82,4 @@ class Sequential:
 
     def __repr__(self):
         lines = [f"  ({i}) {layer!r}".replace("\n", "\n  ") for i, layer in enumerate(self.layers)]
-        return "Sequential(\n" + "\n".join(lines) + "\n)"
+        return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
