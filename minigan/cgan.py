@@ -114,21 +114,4 @@ class ConditionalGAN(GAN):
         if y is None or y.shape != (n,):
             raise ValueError(f"a conditional GAN needs one label per example: {n} examples, labels "
                              f"{None if y is None else y.shape}")  # fmt: skip
-        if batch_size > n:
-            raise ValueError(f"batch size {batch_size} is larger than the data ({n} examples)")
-        xp = get_array_module(x)
-        from .progress import progress_bar
-
-        while self.epoch < epochs:
-            batches = to_module(np.stack(self.epoch_batches(n, batch_size)), xp)  # (steps, B)
-            bar = progress_bar(batches, desc=f"epoch {self.epoch + 1}/{epochs}", enabled=progress)
-            for idx in bar:
-                stats = self.train_step(x[idx], y[idx])
-                self.record(stats)
-                bar.set_postfix(d_loss=f"{stats['d_loss']:.3f}", g_loss=f"{stats['g_loss']:.3f}",
-                                d_real=f"{stats['d_real']:.2f}", d_fake=f"{stats['d_fake']:.2f}")  # fmt: skip
-            bar.close()
-            self.epoch += 1
-            if on_epoch_end is not None:
-                on_epoch_end(self)
-        return self.history
+        return super().fit(x, epochs, batch_size, on_epoch_end, progress, y=y)

@@ -252,12 +252,14 @@ class GAN:
         order = self.data_rng.permutation(n_examples)
         return [order[i : i + batch_size] for i in range(0, n_examples - batch_size + 1, batch_size)]
 
-    def fit(self, x, epochs, batch_size, on_epoch_end=None, progress=True):
+    def fit(self, x, epochs, batch_size, on_epoch_end=None, progress=True, y=None):
         """Train until ``epochs`` epochs are done in total (so a resumed run continues).
 
         x: (N, ...) all training examples, float32, in the generator's output range,
            on the networks' device.
         on_epoch_end(gan): called after each epoch (saving pictures and checkpoints).
+        y: (N,) the examples' class labels, for a conditional GAN (cgan.py); each
+           batch's labels then go to train_step beside its examples.
         """
         n = x.shape[0]
         if batch_size > n:
@@ -269,7 +271,7 @@ class GAN:
             batches = to_module(np.stack(self.epoch_batches(n, batch_size)), xp)  # (steps, B): one copy an epoch
             bar = progress_bar(batches, desc=f"epoch {self.epoch + 1}/{epochs}", enabled=progress)
             for idx in bar:
-                stats = self.train_step(x[idx])
+                stats = self.train_step(x[idx]) if y is None else self.train_step(x[idx], y[idx])
                 self.record(stats)
                 bar.set_postfix(d_loss=f"{stats['d_loss']:.3f}", g_loss=f"{stats['g_loss']:.3f}",
                                 d_real=f"{stats['d_real']:.2f}", d_fake=f"{stats['d_fake']:.2f}")  # fmt: skip
