@@ -83,6 +83,20 @@ def xp(request):
 
 
 @pytest.fixture
+def fast_notebook_env(monkeypatch):
+    """The environment a notebook's kernel inherits in the tests: fast mode, no screen, no
+    progress bars, and one BLAS thread per kernel unless the caller chose otherwise (on a
+    small shared machine, two BLAS threads per process fighting for two cores make small
+    matrix products many times slower, and the notebooks are full of small products)."""
+    monkeypatch.setenv("MINIGAN_FAST", "1")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        if name not in os.environ:
+            monkeypatch.setenv(name, "1")
+
+
+@pytest.fixture
 def ledger():
     """Counts of device waits, copies and launches inside the test (the stand-in only)."""
     if CUPY != "strict":

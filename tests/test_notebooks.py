@@ -7,7 +7,6 @@ TQDM_DISABLE=1 in the kernel's environment. A missing kernel is a failure with a
 message saying what to install, never a silent skip.
 """
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -35,23 +34,13 @@ def test_the_course_is_there():
 
 @pytest.mark.notebooks
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_in_fast_mode(path, monkeypatch):
+def test_notebook_runs_in_fast_mode(path, fast_notebook_env):
     try:
         import ipykernel  # noqa: F401  (the kernel the notebooks run in)
         from jupyter_client.kernelspec import NoSuchKernel
         from nbclient import NotebookClient
     except ImportError as e:
         pytest.fail(f"cannot run notebooks: {e}; {INSTALL_HINT}")
-
-    monkeypatch.setenv("MINIGAN_FAST", "1")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    monkeypatch.setenv("TQDM_DISABLE", "1")
-    # One BLAS thread per kernel unless the caller chose otherwise: on a small shared
-    # machine, two BLAS threads per process fighting for two cores make small matrix
-    # products many times slower, and the notebooks are full of small matrix products.
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        if name not in os.environ:
-            monkeypatch.setenv(name, "1")
 
     nb = _load(path)
     client = NotebookClient(

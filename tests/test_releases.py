@@ -4,7 +4,6 @@ has every exercise filled in from notebooks/solutions.py and runs clean, each ch
 printing "correct!" (executed in fast mode, as tests/test_notebooks.py runs the course)."""
 
 import ast
-import os
 import re
 import subprocess
 import sys
@@ -94,20 +93,13 @@ def test_instructor_release_fills_in_every_exercise(tmp_path):
 
 
 @pytest.mark.notebooks
-def test_instructor_release_runs_clean_in_fast_mode(tmp_path, monkeypatch):
+def test_instructor_release_runs_clean_in_fast_mode(tmp_path, fast_notebook_env):
     try:
         import ipykernel  # noqa: F401  (the kernel the notebooks run in)
         import nbformat
         from nbclient import NotebookClient
     except ImportError as e:
         pytest.fail(f"cannot run notebooks: {e}; {INSTALL_HINT}")
-
-    monkeypatch.setenv("MINIGAN_FAST", "1")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    monkeypatch.setenv("TQDM_DISABLE", "1")
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        if name not in os.environ:
-            monkeypatch.setenv(name, "1")
 
     graded = []
     for path in _release("instructor", tmp_path):
