@@ -30,6 +30,16 @@ def leaf_layers(net):
     return [net]
 
 
+def views_into(buffer, shaped_like):
+    """Views into 1-D ``buffer``, laid end to end in order, one shaped like each array of
+    ``shaped_like`` (a dict: the views keep its keys)."""
+    views, start = {}, 0
+    for key, a in shaped_like.items():
+        views[key] = buffer[start : start + a.size].reshape(a.shape)
+        start += a.size
+    return views
+
+
 def flatten(net):
     """Move ``net``'s parameters and gradients into one buffer each; the layers keep views.
 
@@ -47,16 +57,15 @@ def flatten(net):
     params, grads = xp.empty(n, dtype=dtype), xp.zeros(n, dtype=dtype)
     start = 0
     for layer in layers:
-        new_params, new_grads = {}, {}
+        size = sum(int(p.size) for p in layer.params.values())
+        new_params = views_into(params[start : start + size], layer.params)
+        new_grads = views_into(grads[start : start + size], layer.params)
         for key, p in layer.params.items():
-            end = start + int(p.size)
-            new_params[key] = params[start:end].reshape(p.shape)
             new_params[key][...] = p
-            new_grads[key] = grads[start:end].reshape(p.shape)
             if key in layer.grads:  # gradients already accumulated travel along
                 new_grads[key][...] = layer.grads[key]
-            start = end
         layer.params, layer.grads = new_params, new_grads
+        start += size
     return params, grads
 
 

@@ -30,7 +30,7 @@ import math
 import numpy as np
 
 from .backend import get_array_module
-from .flat import adam_update, flat_buffer
+from .flat import adam_update, flat_buffer, views_into
 
 
 class Optimizer:
@@ -107,12 +107,9 @@ class Optimizer:
             if buffer is not None:
                 return buffer
         buffer = get_array_module(p).zeros_like(p)
-        views, start = {}, 0
-        for key, a in params.items():
-            views[key] = buffer[start : start + a.size].reshape(a.shape)
-            if key in arrays:
-                views[key][...] = arrays[key]
-            start += a.size
+        views = views_into(buffer, params)
+        for key, a in arrays.items():
+            views[key][...] = a
         self.state[slot] = views
         return buffer
 
