@@ -199,10 +199,14 @@ def restore(gan, ckpt):
     for key in ("step", "epoch"):
         _expect(ckpt, key, (), "iu")
     opt_states = {}
-    for name in ("opt_G", "opt_D"):
+    for name, opt, net in (("opt_G", gan.opt_G, gan.G), ("opt_D", gan.opt_D, gan.D)):
         opt_states[name] = {k[len(name) + 1 :]: v for k, v in ckpt.items() if k.startswith(name + ".")}
         if "t" not in opt_states[name]:
             raise CheckpointError(f"checkpoint lacks the optimizer state {name}.t")
+        try:
+            opt.check_state_dict(opt_states[name], net.params)
+        except ValueError as e:
+            raise CheckpointError(f"checkpoint's optimizer state {name} does not fit: {e}") from e
 
     # 2. change the model
     for name, net in nets:

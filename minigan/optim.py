@@ -157,6 +157,17 @@ class Optimizer:
 
         The arrays are used where they are: move them to the parameters' device first.
         """
+        state, t = self.check_state_dict(d)
+        self.state, self.t = {slot: {k: get_array_module(a).array(a, copy=True) for k, a in arrays.items()}
+                              for slot, arrays in state.items()}, t  # fmt: skip
+        self._check_against_params = True
+
+    def check_state_dict(self, d, params=None):
+        """Raise ValueError if ``d`` is no state this optimizer could load; changes nothing.
+
+        Given ``params`` ({key: array}), the state must also fit them key for key and shape
+        for shape. Returns (state {slot: {key: array}}, t), the arrays not yet copied.
+        """
         t = d.get("t")
         if t is None or getattr(t, "ndim", None) != 0 or t.dtype.kind not in "iu":
             raise ValueError(f"{self!r}: state dict needs 't', a 0-d integer array; got {t!r}")
@@ -170,7 +181,9 @@ class Optimizer:
                     f"{self!r}: unexpected key {name!r} in state dict; expected 't' and "
                     f"'<slot>.<param key>' with slot in {self.slots}"
                 )
-            state[slot][key] = get_array_module(a).array(a, copy=True)
+            if getattr(a, "dtype", np.dtype(object)).kind != "f":
+                raise ValueError(f"{self!r}: state {name!r} must be a float array, got {getattr(a, 'dtype', type(a))}")
+            state[slot][key] = a
         _check_slots_agree(self, state, int(t))
         for slot, arrays in self.state.items():  # state already here: the new one must match it
             if arrays and _shapes(arrays) != _shapes(state[slot]):
@@ -178,8 +191,13 @@ class Optimizer:
                     f"{self!r}: state dict does not match the existing state of slot {slot!r}: "
                     f"{_shapes(state[slot])} vs {_shapes(arrays)}"
                 )
-        self.state, self.t = state, int(t)
-        self._check_against_params = True
+        if params is not None:
+            expected = {key: tuple(p.shape) for key, p in params.items()}
+            for slot, arrays in state.items():
+                if arrays and _shapes(arrays) != expected:
+                    raise ValueError(f"{self!r}: state {slot!r} is for parameters {_shapes(arrays)}, "
+                                     f"the model's are {expected}")  # fmt: skip
+        return state, int(t)
 
     def __repr__(self):
         return f"{type(self).__name__}(lr={self.lr})"

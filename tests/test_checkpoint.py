@@ -213,3 +213,28 @@ def test_bad_dropout_states_are_refused_and_nothing_changes(tmp_path):
         assert {p: (layer.rng.bit_generator.state, layer.seed) for p, layer in dropout_layers(gan.D)} == before
         for k, v in gan.D.params.items():
             np.testing.assert_array_equal(v, weights[k])
+
+
+def test_bad_optimizer_state_is_refused_before_anything_changes(tmp_path):
+    s, path = _saved(tmp_path)
+    ckpt = load_checkpoint(path)
+    key = next(k for k in ckpt if k.startswith("opt_D.m."))
+    cases = [
+        ({key: ckpt[key][..., :1]}, "opt_D"),  # a wrong shape
+        ({key: ckpt[key].astype(np.int64)}, "float"),  # a wrong kind
+        ({"opt_G.m.no_such_param": np.zeros(3, np.float32)}, "opt_G"),  # a stray key
+        ({key: None}, "cover different parameters"),  # one slot misses a parameter
+    ]
+    gan = make_gan(s, load_data(s))
+    weights = {name: {k: v.copy() for k, v in net.params.items()} for name, net in (("G", gan.G), ("D", gan.D))}
+    states = {name: opt.state_dict() for name, opt in (("G", gan.opt_G), ("D", gan.opt_D))}
+    for change, message in cases:
+        bad = {k: v for k, v in {**ckpt, **change}.items() if v is not None}
+        with pytest.raises(CheckpointError, match=message):
+            restore(gan, bad)
+        for name, net in (("G", gan.G), ("D", gan.D)):
+            for k, v in net.params.items():
+                np.testing.assert_array_equal(v, weights[name][k])
+        for name, opt in (("G", gan.opt_G), ("D", gan.opt_D)):
+            assert opt.state_dict().keys() == states[name].keys()
+    restore(gan, ckpt)  # the good file still loads
