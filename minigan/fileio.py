@@ -35,9 +35,22 @@ _TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}" + re.escape(TEMP_SUFFIX) + "$")
 
 def new_file_mode():
     """0666 less the process's umask: the mode open() would give a new file."""
-    mask = os.umask(0)  # (reading the umask means setting it; put it straight back)
+    return 0o666 & ~current_umask()
+
+
+def current_umask():
+    """The process's umask, read without changing it where the system tells it (Linux's
+    /proc/self/status); elsewhere set and put straight back, as ``os.umask`` only allows."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o077)  # for that instant, files made by other threads are private, never open to all
     os.umask(mask)
-    return 0o666 & ~mask
+    return mask
 
 
 def remove_temp_files(folder):

@@ -238,3 +238,22 @@ def test_bad_optimizer_state_is_refused_before_anything_changes(tmp_path):
         for name, opt in (("G", gan.opt_G), ("D", gan.opt_D)):
             assert opt.state_dict().keys() == states[name].keys()
     restore(gan, ckpt)  # the good file still loads
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_the_umask_is_read_without_being_changed(umask, monkeypatch):
+    """Reading the umask must not open a window in which another thread's new files get mode 0666."""
+    from minigan import fileio
+
+    seen = []
+    real_umask = os.umask
+    monkeypatch.setattr(fileio.os, "umask", lambda m: seen.append(m) or real_umask(m))
+    old = real_umask(umask)
+    try:
+        assert fileio.new_file_mode() == 0o666 & ~umask
+    finally:
+        real_umask(old)
+    if os.path.exists("/proc/self/status"):
+        assert seen == []  # read from the system, not set
+    else:
+        assert seen[0] != 0  # set for an instant, but never to 0
