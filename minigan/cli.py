@@ -95,11 +95,20 @@ def _positive_float(name):
 
 
 def _dataset_name(text):
+    """A dataset's name; a folder's or file's path made absolute, so that the run's
+    settings name the same data when it is resumed from another directory."""
     from .data.load import NAMES
 
-    if text in NAMES[:5] or (text.startswith(("folder:", "csv:")) and text.split(":", 1)[1]):
+    if text in NAMES[:5]:
         return text
+    kind, _, path = text.partition(":")
+    if kind in ("folder", "csv") and path:
+        return f"{kind}:{os.path.abspath(os.path.expanduser(path))}"
     raise argparse.ArgumentTypeError(f"unknown dataset {text!r}: choose from {', '.join(NAMES)}")
+
+
+def _folder_path(text):
+    return os.path.abspath(os.path.expanduser(text))
 
 
 def _user_errors():
@@ -299,7 +308,7 @@ def build_parser():
     p.add_argument("--dataset", type=_dataset_name,
                    help="mnist (bundled 10,000 digits, the default), mnist-full, fashion-mnist, ring8, grid25, "
                    "folder:PATH, csv:PATH")  # fmt: skip
-    p.add_argument("--data-dir", help="folder holding the dataset's files")
+    p.add_argument("--data-dir", type=_folder_path, help="folder holding the dataset's files")
     p.add_argument("--subset", type=_positive_int("--subset"), help="train on the first N examples only")
     p.add_argument("--epochs", type=_positive_int("--epochs"))
     p.add_argument("--batch-size", type=_positive_int("--batch-size"))

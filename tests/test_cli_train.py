@@ -5,6 +5,7 @@ import os
 import numpy as np
 import pytest
 
+from minigan.checkpoint import load_checkpoint
 from minigan.cli import main
 from minigan.data import write_idx
 
@@ -60,6 +61,23 @@ def test_toy_points_and_csv(tmp_path, capsys):
     assert code == 0, err
     lines = (tmp_path / "fake.csv").read_text().splitlines()
     assert lines[0] == "height,weight" and len(lines) == 6
+
+
+def test_a_run_on_a_relative_path_resumes_from_another_directory(tmp_path, capsys, monkeypatch):
+    """folder: and csv: paths are kept absolute in the settings, so --resume finds the same data from anywhere."""
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (work / "data").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    (work / "data" / "t.csv").write_text("a,b\n" + "\n".join(f"{a:.3f},{b:.3f}" for a, b in rng.normal(0, 1, (64, 2))))
+    monkeypatch.chdir(work)
+    code, _, err = run_cli(["train", "--model", "toy", "--dataset", "csv:data/t.csv", "--epochs", "1",
+                            "--batch-size", "32", "--out", "run", "--quiet"], capsys)  # fmt: skip
+    assert code == 0, err
+    monkeypatch.chdir(elsewhere)
+    code, stdout, err = run_cli(["train", "--resume", str(work / "run"), "--epochs", "2", "--quiet"], capsys)
+    assert code == 0 and "2 epochs" in stdout, err
+    assert str(work / "data" / "t.csv") in load_checkpoint(work / "run" / "checkpoint.npz")["settings"]["dataset"]
 
 
 def _bad_idx_dir(tmp_path):
