@@ -342,10 +342,11 @@ if judge is not None:
 # %% [markdown]
 # What our run printed and drew (40 epochs, seed 0, on a 2-core CPU; your numbers will be close, not equal): the
 # judge read the digit we asked for in about 89% of G's 1,000 samples, against about 98% for real digits it never
-# trained on, so most of the gap is G's and a little is the judge's own error. The digits that fail most are 8 and 9
+# trained on: the 2% it misses on real digits is the judge's own error, the rest of G's 11% is G's. The digits that
+# fail most are 8 and 9
 # (roughly 70% each): in the confusion matrix an 8 is most often read as a 3 or a 5, and a 9 as a 7 or a 3, shapes
 # that share most of their strokes. The Fréchet distance of the samples (about 27) is far above the real digits'
-# (about 6): the strokes are speckled with isolated bright pixels, as the MLP GANs of notebook 6 are.
+# (about 6); in the grid, the strokes are speckled with isolated bright pixels, which no real digit has.
 #
 # In the grids, before training every cell is grey noise; after one epoch there are bright blobs, much alike in
 # every row; by epoch 13 each row draws its own digit, and by epoch 40 the strokes are cleaner. In fast mode G has
@@ -354,8 +355,8 @@ if judge is not None:
 # ## Variety within a digit
 #
 # Label accuracy rewards obedience, not variety: a G that drew one perfect 7 every time it is asked for a 7 would
-# score 1. That is mode collapse **within a class**, and conditioning invites it (each row of the grid is a small GAN
-# of its own, with a tenth of the data). A number for it: in the judge's feature space, how far the samples of one
+# score 1. That is mode collapse **within a class**, and conditioning invites it (in effect each label is a small
+# game of its own, with a tenth of the data). A number for it: in the judge's feature space, how far the samples of one
 # digit lie from their own average, divided by the same for real digits of that digit. Near 1, as varied as real
 # digits; near 0, copies of one another.
 
@@ -372,7 +373,8 @@ if judge is not None:
     print("  " + "  ".join(f"{c}: {r:.2f}" for c, r in enumerate(ratio)))
 
 # %% [markdown]
-# In our run every ratio lay between about 0.75 (the 7s) and 1.1: no digit has collapsed to a few copies, and along
+# In our run every ratio lay between about 0.75 (the 7s) and 1.1 (a ratio above 1, as for the 8s, can also mean
+# badly drawn samples scattered in feature space, not only variety): no digit has collapsed to a few copies, and along
 # each row of the grid the digit changes its slant, width and thickness from column to column. Since a column keeps
 # its noise, a column tends to keep its style too: the noise carries the style, the label the digit.
 #
@@ -387,4 +389,4 @@ if judge is not None:
 # * The judge's label accuracy measures obedience only. Variety within a label is a separate question: look along
 #   the grid's rows, and compare each digit's spread with the real digits'.
 #
-# **Next:** notebook 9, when the balance fails in a more subtle way: mode collapse.
+# **Next:** notebook 9, mode collapse: a GAN that draws only part of the data, how to see it, and what helps.
