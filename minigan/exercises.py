@@ -21,6 +21,7 @@ the checkers below):
                  conv_transpose2d_forward(x, W, stride, padding, output_padding=0) -> y
     notebook 05  batchnorm_backward(dout, x_hat, gamma, inv_std) -> (dx, dgamma, dbeta)
     notebook 06  nonsaturating_g_loss(logits_fake) -> (loss, dlogits)
+    notebook 08  embedding_backward(dout, y, num_embeddings) -> dW
 
 How an answer is graded, without a copy of the answer: every expected output
 comes from a property the answer must have, computed here from the forward pass.
@@ -31,6 +32,7 @@ comes from a property the answer must have, computed here from the forward pass.
     the transposed conv   the adjoint identity <convT(x), v> = <x, conv(v)>, with v
                           running over the basis of the output
     the losses            a closed form for the value, central differences for the gradient
+    the embedding         central differences of its forward W -> W[y], in the table W
     numerical_gradient    the exact derivatives of two functions
     relative_error        values worked out by hand
 
@@ -723,6 +725,58 @@ def check_nonsaturating_g_loss(fn):
     return grade("nonsaturating_g_loss", fn, cases, expected, ("loss", "dlogits"), mistakes, diagnose)
 
 
+# ---- notebook 08: a label's embedding -------------------------------------------------------
+def _embedding_assigned(dout, y, num_embeddings):
+    """dW[y] = dout (or dW[y] += dout, which NumPy buffers): a repeated label keeps one gradient."""
+    dW = np.zeros((num_embeddings, dout.shape[1]))
+    dW[y] = dout
+    return dW
+
+
+def _embedding_averaged(dout, y, num_embeddings):
+    """Each class's gradients averaged instead of summed."""
+    one_hot = (y[:, None] == np.arange(num_embeddings)).astype(np.float64)  # (N, K)
+    return (one_hot.T @ dout) / np.maximum(one_hot.sum(0), 1)[:, None]
+
+
+def check_embedding_backward(fn):
+    """fn(dout, y, num_embeddings) -> dW for the Embedding e = W[y] (row y[i] of the table W).
+
+    dout: (N, D) the gradient of the loss with respect to e   y: (N,) int64 labels in 0..K-1
+    num_embeddings: K, the table's rows.   dW: (K, D), shaped like W.
+    The labels repeat in every case (one class three times) and some classes are absent.
+    Expected: central differences of the forward W -> W[y] (exact for any step: it is linear in W).
+    """
+    rng = _rng()
+    cases = [
+        (rng.standard_normal((6, 4)), np.array([2, 0, 2, 5, 2, 1]), 7),  # 2 three times; 3, 4, 6 never
+        (rng.standard_normal((12, 3)), rng.integers(0, 5, size=12), 5),  # 12 labels of 5 classes: repeats
+    ]
+
+    def expected(dout, y, num_embeddings):
+        table = np.zeros((num_embeddings, dout.shape[1]))  # its values do not matter: W[y] is linear in W
+        return numerical_backward(lambda W: W[y], table, dout, eps=1.0)
+
+    mistakes = [
+        Mistake("dW", _embedding_assigned,
+                "a label that appears twice in the batch must get BOTH gradients, added. dW[y] = dout keeps only "
+                "the last one, and so does dW[y] += dout (NumPy reads all of dW[y] before it writes). "
+                "Sum with a matrix product: one_hot(y).T @ dout."),
+        Mistake("dW", _embedding_averaged,
+                "each row of dW SUMS the gradients of the examples with that label (as Dense's dW sums over the "
+                "batch); it does not average them."),
+    ]  # fmt: skip
+
+    def diagnose(output, args, got, want):
+        dout = args[0]
+        if np.shape(got) == dout.shape:
+            return ("dW is shaped like the table W, (num_embeddings, embedding_dim), not like dout: "
+                    "row i of dout belongs to row y[i] of dW.")  # fmt: skip
+        return None
+
+    return grade("embedding_backward", fn, cases, expected, ("dW",), mistakes, diagnose)
+
+
 # ---- the one entry point ---------------------------------------------------------------------
 CHECKERS = {
     "sigmoid_backward": check_sigmoid_backward,
@@ -735,6 +789,7 @@ CHECKERS = {
     "conv_transpose2d_forward": check_conv_transpose2d_forward,
     "batchnorm_backward": check_batchnorm_backward,
     "nonsaturating_g_loss": check_nonsaturating_g_loss,
+    "embedding_backward": check_embedding_backward,
 }
 
 

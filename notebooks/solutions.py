@@ -163,3 +163,16 @@ def nonsaturating_g_loss(logits_fake):
     loss = float(softplus_neg.mean())
     dlogits = (sig - 1) / t.size
     return loss, dlogits
+
+
+# ---- notebook 08: a label's embedding ------------------------------------------------
+def embedding_backward(dout, y, num_embeddings):
+    """Backward of the Embedding e = W[y]: the gradient of the table W.
+
+    dout: (N, D)   y: (N,) integer labels   num_embeddings: K
+    e = one_hot(y) @ W, with one_hot(y) (N, K), so (as for Dense) dW = one_hot(y).T @ dout, (K, D):
+    row c sums dout over the examples labelled c, and a class not in the batch gets a row of 0.
+    """
+    xp = get_array_module(dout)
+    one_hot = (y[:, None] == xp.arange(num_embeddings)).astype(dout.dtype)  # (N, K)
+    return one_hot.T @ dout

@@ -13,7 +13,18 @@ import pytest
 
 from minigan.exercises import CHECKERS, check
 from minigan.gradcheck import numerical_gradient, rel_error
-from minigan.layers import BatchNorm, Conv2D, ConvTranspose2D, Dense, LeakyReLU, Sigmoid, Tanh, col2im, im2col
+from minigan.layers import (
+    BatchNorm,
+    Conv2D,
+    ConvTranspose2D,
+    Dense,
+    Embedding,
+    LeakyReLU,
+    Sigmoid,
+    Tanh,
+    col2im,
+    im2col,
+)
 from minigan.losses import NonSaturating, sigmoid
 
 SOLUTIONS_PATH = Path(__file__).resolve().parents[1] / "notebooks" / "solutions.py"
@@ -127,6 +138,16 @@ def nonsaturating_naive(logits):
     return float(-np.log(d).mean()), (d - 1) / logits.size
 
 
+def embedding_scatter_with_plain_indexing(dout, y, num_embeddings):
+    dW = np.zeros((num_embeddings, dout.shape[1]))
+    dW[y] += dout  # a repeated label: NumPy reads dW[y] once, so only the last gradient lands
+    return dW
+
+
+def embedding_shaped_like_dout(dout, y, num_embeddings):
+    return dout.copy()
+
+
 WRONG = [  # (exercise, wrong function, a phrase its hint must contain)
     ("sigmoid_backward", sigmoid_forgot_one_minus_y, "y * (1 - y)"),
     ("tanh_backward", tanh_forgot_square, "square y"),
@@ -145,6 +166,8 @@ WRONG = [  # (exercise, wrong function, a phrase its hint must contain)
     ("batchnorm_backward", batchnorm_eval_mode, "eval-mode"),
     ("nonsaturating_g_loss", nonsaturating_with_saturating_gradient, "SATURATING gradient"),
     ("nonsaturating_g_loss", nonsaturating_naive, "softplus"),
+    ("embedding_backward", embedding_scatter_with_plain_indexing, "BOTH gradients"),
+    ("embedding_backward", embedding_shaped_like_dout, "shaped like the table W"),
 ]
 
 
@@ -181,6 +204,7 @@ ZERO_STUBS = {  # the other kind of blank stub: the right shapes, all zeros
     "conv_transpose2d_forward": _conv_transpose_zeros,
     "batchnorm_backward": lambda dout, x_hat, gamma, inv_std: (np.zeros_like(dout), 0 * gamma, 0 * gamma),
     "nonsaturating_g_loss": lambda logits: (0.0, np.zeros_like(logits)),
+    "embedding_backward": lambda dout, y, num_embeddings: np.zeros((num_embeddings, dout.shape[1])),
 }
 
 
@@ -420,6 +444,19 @@ def test_batchnorm_backward_solution_matches_the_layer_and_central_differences()
         return float(((gamma * x_hat) * dout).sum())
 
     assert rel_error(got[0], numerical_gradient(loss, x)) < 1e-6
+
+
+def test_embedding_solution_matches_the_layer_with_repeated_labels():
+    rng = np.random.default_rng(7)
+    layer = Embedding(5, 3).astype(np.float64)
+    y = np.array([4, 1, 4, 4, 0, 1, 2])  # 4 three times, 1 twice, 3 never
+    dout = rng.standard_normal((7, 3))
+    layer.forward(y)
+    layer.backward(dout)
+    got = solutions.embedding_backward(dout, y, 5)
+    np.testing.assert_allclose(got, layer.grads["W"], rtol=1e-12)
+    np.testing.assert_allclose(got[4], dout[[0, 2, 3]].sum(0), rtol=1e-12)  # the three gradients, added
+    assert not got[3].any()
 
 
 def test_nonsaturating_solution_matches_the_library_even_at_extreme_logits():

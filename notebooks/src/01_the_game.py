@@ -184,7 +184,7 @@ print(f"discriminator loss over the last fifth of training: {tail.mean():.3f}   
 # ## Try it
 #
 # * Make the data harder: `3.0 + 0.5 * ...` to a mixture of two bumps, e.g. half the batch around $-1$, half
-#   around $3$. Does G find both? (Notebook 8 is about what happens when it does not.)
+#   around $3$. Does G find both? (Notebook 9 is about what happens when it does not.)
 # * Give G almost no capacity: `toy(..., hidden=2)`. Can the expert still be fooled?
 # * Raise the learning rate to `lr=1e-2`. Games with two players do not always settle down.
 #

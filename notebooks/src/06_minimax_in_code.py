@@ -234,7 +234,7 @@ for variant, (gan, grids, value_range) in runs.items():
 # it learns. Things to look for:
 #
 # * **Variety.** Do the 32 samples show many different digits, or the same few shapes again and again? A generator
-#   that maps most noise vectors to one or two digits has **collapsed** (notebook 8 is about this).
+#   that maps most noise vectors to one or two digits has **collapsed** (notebook 9 is about this).
 # * **Stability.** Does a place keep its digit from one epoch to the next, or jump around?
 #
 # With the full 20 epochs and seed 0, the classic recipe typically ends with the same noisy pattern in every

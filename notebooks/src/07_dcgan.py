@@ -84,7 +84,7 @@ print(f"{per_step:.2f} s per step, {steps_per_epoch} steps per epoch: about {per
       f"minutes per epoch on this machine")  # fmt: skip
 
 # %% [markdown]
-# On a 2-core laptop CPU one epoch over the 10,000 digits takes one to a few minutes; on a GPU (notebook 9), seconds.
+# On a 2-core laptop CPU one epoch over the 10,000 digits takes one to a few minutes; on a GPU (notebook 10), seconds.
 # The recipe trains for 5 epochs; digits are recognisable after 1 or 2. Set `EPOCHS` to what your patience allows.
 #
 # ## Training with fixed noise
@@ -179,7 +179,7 @@ plt.show()
 # | kernel 5, stride 2 | | each layer halves (D) or doubles (G) the image side; $k$ not a multiple of the stride risks checkerboards (notebook 4) |
 # | BatchNorm in G | momentum 0.1 | keeps G's activations well scaled; the running statistics are used by `sample` |
 # | D steps per G step ($k$) | 1 | more makes D stronger (the original paper's $k$; WGAN uses 5) |
-# | label smoothing | 0 | real target $0.9$ instead of $1$ tames an over-confident D (notebook 8) |
+# | label smoothing | 0 | real target $0.9$ instead of $1$ tames an over-confident D (notebook 9) |
 #
 # ## How good are the digits? The judge
 #
@@ -251,4 +251,4 @@ if judge is not None:
 # * D too strong and D too weak both starve G of useful gradient; learning rates and D's regularisation move the
 #   balance.
 #
-# **Next:** notebook 8, when the balance fails in a more subtle way: mode collapse.
+# **Next:** notebook 8 gives both players a label, so that G draws the digit you ask for.

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 9. The same code on a GPU
+# # 10. The same code on a GPU
 #
 # Everything so far ran on NumPy. With [CuPy](https://cupy.dev), a NumPy look-alike whose arrays live on an NVIDIA
 # GPU, **the same layers run on the GPU without a single change**. This notebook shows why that works, what does

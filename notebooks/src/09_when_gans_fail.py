@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 8. When GANs fail: mode collapse
+# # 9. When GANs fail: mode collapse
 #
 # A GAN's generator is rewarded for fooling the discriminator, **not** for covering the data. If it finds a few
 # outputs that D currently accepts, it can send almost every $z$ there. D then learns to reject that spot, G moves
@@ -296,4 +296,4 @@ if judge is not None:
 # * Fixes soften the discriminator (label smoothing, dropout), slow the chase (lower learning rate, lower $\beta_1$)
 #   or change the game (WGAN). None is universal: compare them on more than one seed.
 #
-# **Next:** notebook 9 runs the same code on a GPU.
+# **Next:** notebook 10 runs the same code on a GPU.

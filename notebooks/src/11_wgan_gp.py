@@ -1,7 +1,7 @@
 # %% [markdown]
-# # 10. WGAN-GP: the derivative of a backward pass
+# # 11. WGAN-GP: the derivative of a backward pass
 #
-# Notebook 8 tried the WGAN objective, whose critic is kept in check by clipping its weights. WGAN-GP (Gulrajani et
+# Notebook 9 tried the WGAN objective, whose critic is kept in check by clipping its weights. WGAN-GP (Gulrajani et
 # al., 2017) replaces the clipping with a **gradient penalty**: a term in the critic's loss that asks the gradient
 # of the critic with respect to its *input* to have length 1. That gradient comes out of a backward pass, so
 # training with the penalty needs the derivative of a backward pass with respect to the weights. Frameworks with
@@ -45,7 +45,7 @@ rng = np.random.default_rng(0)
 # $\pm\infty$.
 #
 # The original WGAN enforces it crudely: after every critic step each weight is clipped to $[-0.01, 0.01]$ (the
-# `wgan` objective of notebook 8). That bounds the Lipschitz constant only loosely, and it shapes the critic: most
+# `wgan` objective of notebook 9). That bounds the Lipschitz constant only loosely, and it shapes the critic: most
 # weights end up at $\pm 0.01$ and the critic can only draw very simple functions; with a clip too small its
 # gradients vanish, with one too large they explode.
 #
@@ -309,7 +309,7 @@ for key, p in conv_D.params.items():
 #
 # ## 5. Training on ring8
 #
-# The toy networks of notebook 8 (three hidden layers of 128 units; the critic's output is a plain linear score)
+# The toy networks of notebook 9 (three hidden layers of 128 units; the critic's output is a plain linear score)
 # with the WGAN-GP recipe, and next to it a vanilla GAN (the non-saturating loss, one D step per G step) with the
 # library's default optimizer, Adam$(2\cdot 10^{-4}, \beta_1 = 0.5)$. Both train for the same number of
 # **generator** steps, so the WGAN-GP critic takes five times as many steps as the vanilla discriminator, and each
@@ -396,14 +396,14 @@ for name, (_, _, curve, _) in runs.items():
 # %% [markdown]
 # What the full-length run shows (seed 0; in fast mode the runs are far too short for any of this):
 #
-# * The **vanilla GAN** (with the DCGAN optimizer setting $\beta_1 = 0.5$, the fix of notebook 8) covers all 8
+# * The **vanilla GAN** (with the DCGAN optimizer setting $\beta_1 = 0.5$, the fix of notebook 9) covers all 8
 #   modes within about 1,600 generator steps and ends with about 95% of its samples high quality.
 # * The **WGAN-GP** run with the paper's recipe is much slower. For some 7,000 generator steps its samples form
 #   one blob or streak that wanders around the plane and covers at most a few modes; then they spread out, and at
 #   10,000 steps they cover all 8 modes, but as a rounded square *through* the modes: only about 5% of the samples
 #   are high quality. On this problem and this budget WGAN-GP is **blurrier and slower** than the vanilla GAN,
 #   and it costs more than five times the time per generator step.
-# * One seed is an anecdote (notebook 8). We also ran seeds 1 and 2 for 10,000 generator steps outside this
+# * One seed is an anecdote (notebook 9). We also ran seeds 1 and 2 for 10,000 generator steps outside this
 #   notebook. The vanilla GAN covered all 8 modes with 79% and 92% high-quality samples. WGAN-GP with seed 2 did
 #   well (all 8 modes by step 2,500, 65% high quality at the end); with seed 1 it was still sitting on one or
 #   two modes after **20,000** generator steps.
