@@ -219,16 +219,20 @@ def cpu_threads():
     return max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
-def in_halves(xp, fn, n):
+SPLIT_ELEMENTS = 1 << 18  # a pass over fewer array elements stays on one thread (a hand-over costs ~30 us)
+
+
+def in_halves(xp, fn, n, elements):
     """Run ``fn(lo, hi)`` over the items 0..n-1: as fn(0, n//2) on a worker thread and
-    fn(n//2, n) on this one when xp is NumPy, n >= 2 and ``cpu_threads()`` is 2; else
-    as fn(0, n) (always on a GPU, where one call over all n is what keeps it busy).
+    fn(n//2, n) on this one when xp is NumPy, n >= 2, the pass writes at least
+    ``SPLIT_ELEMENTS`` array elements (``elements``) and ``cpu_threads()`` is 2; else as
+    fn(0, n) (always on a GPU, where one call over all n is what keeps it busy).
 
     fn must write its results into arrays the caller made, each item's only by the
     call that owns it: the two halves then give the numbers one call gives, bit for bit.
     The worker runs in a copy of the caller's context, so ``np.errstate`` holds there too.
     """
-    if xp is not np or n < 2 or cpu_threads() < 2:
+    if xp is not np or n < 2 or elements < SPLIT_ELEMENTS or cpu_threads() < 2:
         fn(0, n)
         return
     global _pool
@@ -441,7 +445,7 @@ def masked_and_scaled(t, mask, scale, kernel):
         np.multiply(t[lo:hi], mask[lo:hi], out=out[lo:hi])  # the dropped units zeroed first
         np.multiply(out[lo:hi], scale, out=out[lo:hi])  # then the kept ones scaled
 
-    in_halves(np, part, len(t))
+    in_halves(np, part, len(t), t.size)
     return out
 
 
@@ -476,5 +480,5 @@ def leaky_relu_slope(x, alpha):
         np.multiply(mask[i], one - a, out=slope[i])  # 1 - alpha where x > 0, else 0
         slope[i] += a  # exactly 1, or alpha
 
-    in_halves(np, part, len(x) if x.ndim else 1)
+    in_halves(np, part, len(x) if x.ndim else 1, x.size)
     return mask, slope

@@ -20,7 +20,9 @@ from minigan.models import dcgan
 
 @pytest.fixture
 def threads(monkeypatch):
-    """Set backend.CPU_THREADS for one test (restored after it)."""
+    """Set backend.CPU_THREADS for one test (restored after it); the small arrays of a test
+    are split too (backend.SPLIT_ELEMENTS = 0)."""
+    monkeypatch.setattr(backend, "SPLIT_ELEMENTS", 0)
 
     def set_threads(n):
         monkeypatch.setattr(backend, "CPU_THREADS", n)
@@ -89,7 +91,7 @@ def test_in_halves_covers_every_item_once_and_passes_errors_on(threads):
     def count(lo, hi):
         seen[lo:hi] += 1
 
-    backend.in_halves(np, count, 7)
+    backend.in_halves(np, count, 7, 7)
     np.testing.assert_array_equal(seen, 1)
 
     def fail(lo, hi):
@@ -97,11 +99,20 @@ def test_in_halves_covers_every_item_once_and_passes_errors_on(threads):
             raise RuntimeError("the first half failed")
 
     with pytest.raises(RuntimeError, match="the first half failed"):
-        backend.in_halves(np, fail, 4)
+        backend.in_halves(np, fail, 4, 4)
 
 
 def test_keep_freed_memory_is_set_where_there_is_glibc():
     assert backend.keep_freed_memory() is (platform.libc_ver()[0] == "glibc")
+
+
+def test_small_passes_stay_on_one_thread(monkeypatch):
+    monkeypatch.setattr(backend, "CPU_THREADS", 2)
+    calls = []
+    backend.in_halves(np, lambda lo, hi: calls.append((lo, hi)), 8, backend.SPLIT_ELEMENTS - 1)
+    assert calls == [(0, 8)]
+    backend.in_halves(np, lambda lo, hi: calls.append((lo, hi)), 8, backend.SPLIT_ELEMENTS)
+    assert sorted(calls[1:]) == [(0, 4), (4, 8)]
 
 
 def test_the_worker_half_keeps_the_callers_errstate(threads):
@@ -112,9 +123,9 @@ def test_the_worker_half_keeps_the_callers_errstate(threads):
         x[lo:hi] * np.float16(2)  # overflows in float16
 
     with np.errstate(over="raise"), pytest.raises(FloatingPointError):
-        backend.in_halves(np, double, 4)
+        backend.in_halves(np, double, 4, 12)
     with np.errstate(over="ignore"):
-        backend.in_halves(np, double, 4)  # no warning on either thread
+        backend.in_halves(np, double, 4, 12)  # no warning on either thread
 
 
 @pytest.mark.parametrize("shape", [(9, 4, 3, 3), (2, 5), (1, 7), (5,)])

@@ -218,7 +218,7 @@ class ConvWorkspace:
             for images, span in image_blocks(hi - lo, n, pixels):
                 self._im2row_part(x[lo:hi], rows[lo * pixels : hi * pixels], pixels)(images.start, images.stop)
 
-        in_halves(xp, copy, N)  # on the CPU: half the images on each core (backend.in_halves)
+        in_halves(xp, copy, N, rows.size)  # on the CPU: half the images on each core (backend.in_halves)
         return rows
 
     def matmul_row2im(self, a, b, x_shape):
@@ -235,7 +235,7 @@ class ConvWorkspace:
         for images, span in image_blocks(N, n, pixels):
             ab = block[: span.stop - span.start]  # (m*ho*wo, k*k*C): a @ b for the block's m images
             xp.matmul(a[span], b, out=ab)
-            in_halves(xp, self._row2im_part(ab, x[images], pixels), images.stop - images.start)
+            in_halves(xp, self._row2im_part(ab, x[images], pixels), images.stop - images.start, ab.size)
         return x.transpose(0, 3, 1, 2)
 
     def _row2im_part(self, rows, x, pixels):
@@ -264,7 +264,7 @@ class ConvWorkspace:
         block = self.block.take((n * pixels, columns), t.dtype, xp)
         for images, span in image_blocks(N, n, pixels):
             rows = block[: span.stop - span.start]
-            in_halves(xp, self._im2row_part(t[images], rows, pixels), images.stop - images.start)
+            in_halves(xp, self._im2row_part(t[images], rows, pixels), images.stop - images.start, rows.size)
             if a is not None:
                 rows_T_a += rows.T @ a[span]
             if b is not None:
