@@ -19,7 +19,12 @@ update through the frozen D (see minigan/gan.py). The script reports
 
 ``--variants`` times other versions of minigan's step in the same rotation, for the
 before/after of a change: "separate" (every weight in an array of its own, as before
-flat buffers), "flat" (the library as it is), "flat2" (Adam's passes on two threads).
+flat buffers), "flat" (the library as it is), "flat2" (Adam's passes on two threads),
+"same" (the library as it is again, on a second GAN: an A/A control that shows the
+noise), "copies1" (minigan's own copies and elementwise passes on one thread,
+``backend.CPU_THREADS = 1``), "before" (an older copy of the package, ``--before DIR``,
+imported beside this one). Settings that hold for the whole process (the malloc
+thresholds ``minigan.backend`` sets when imported) hold for every variant and PyTorch.
 
 The header names the CPU, each BLAS that threadpoolctl finds (with the kernel it
 selected and its threads) and PyTorch's, and OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE
@@ -238,16 +243,17 @@ def matmul_peak(xp, size, now, reps=3):
 
 
 # ---- the run ----------------------------------------------------------------------
-def build(model, n, device, seed=0):
+def build(model, n, device, seed=0, package="minigan"):
+    import importlib
+
     import numpy as np
 
     from minigan.backend import module_for
-    from minigan.gan import GAN
-    from minigan.models import build as build_model
-    from minigan.models import recipe
 
-    r = recipe(model)
-    G, D = build_model(model, seed=seed)
+    GAN = importlib.import_module(f"{package}.gan").GAN
+    models = importlib.import_module(f"{package}.models")
+    r = models.recipe(model)
+    G, D = models.build(model, seed=seed)
     gan = GAN(G, D, r.latent_dim, lr=r.lr, beta1=r.beta1, beta2=r.beta2, seed=seed).to(device)
     xp = module_for(device)
     real = xp.asarray(np.random.default_rng(seed).uniform(-1, 1, (n, 1, 28, 28)).astype(np.float32))
@@ -298,7 +304,17 @@ def main(argv=None):
     p.add_argument("--block", type=int, default=5, help="steps of one library in a row before the other's")
     p.add_argument("--memory-steps", type=int, default=60, help="steps watched for resident memory growth")
     p.add_argument("--no-torch", action="store_true", help="do not time PyTorch even if it is importable")
-    p.add_argument("--variants", default="flat", help="comma-separated minigan variants: separate, flat, flat2")
+    p.add_argument(
+        "--variants",
+        default="flat",
+        help="comma-separated minigan variants: separate, flat, flat2, same, copies1, before",
+    )
+    p.add_argument(
+        "--before",
+        metavar="DIR",
+        help="a folder holding an older minigan package, timed as the "
+        "variant 'before' (e.g. from: git archive REV minigan | tar -x -C DIR)",
+    )
     p.add_argument("--json", help="also write the results to this file")
     p.add_argument("--peak-size", type=int, default=None, help="matmul size for the peak (default 2048 CPU, 8192 GPU)")
     args = p.parse_args(argv)
@@ -397,14 +413,49 @@ def main(argv=None):
     return res
 
 
+def import_before(folder):
+    """The ``minigan`` package in ``folder`` (an older copy of it), imported as ``minigan_before``
+    beside the installed one: its modules import each other relatively, so the two do not mix."""
+    import importlib.util
+
+    init = os.path.join(folder, "minigan", "__init__.py")
+    if not os.path.exists(init):
+        raise SystemExit(f"{sys.argv[0]}: --before {folder}: expected a minigan package there ({init} is missing)")
+    spec = importlib.util.spec_from_file_location(
+        "minigan_before", init, submodule_search_locations=[os.path.dirname(init)]
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["minigan_before"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def variant_step(name, args, n):
     """One training step of minigan as it would be without a change (see --variants)."""
-    from minigan import flat
+    from minigan import backend, flat
 
+    if name == "before":
+        if not args.before:
+            raise SystemExit(f"{sys.argv[0]}: the variant 'before' needs --before DIR")
+        import_before(args.before)
+        gan, real, _ = build(args.model, n, args.device, package="minigan_before")
+        return lambda: gan.train_step(real)
     gan, real, _ = build(args.model, n, args.device)
     if name == "separate":
         separate_arrays(gan.G), separate_arrays(gan.D)
         return lambda: gan.train_step(real)
+    if name == "same":  # an A/A control: the library as it is, a second copy of the GAN
+        return lambda: gan.train_step(real)
+    if name == "copies1":
+
+        def step():
+            backend.CPU_THREADS, before = 1, backend.CPU_THREADS
+            try:
+                gan.train_step(real)
+            finally:
+                backend.CPU_THREADS = before
+
+        return step
     if name == "flat2":
 
         def step():
@@ -415,7 +466,9 @@ def variant_step(name, args, n):
                 flat.THREADS = before
 
         return step
-    raise SystemExit(f"{sys.argv[0]}: unknown variant {name!r}; expected separate, flat or flat2")
+    raise SystemExit(
+        f"{sys.argv[0]}: unknown variant {name!r}; expected separate, flat, flat2, same, copies1 or before"
+    )
 
 
 def _spread(ratios):

@@ -7,7 +7,9 @@ GPU array is seen or the GPU is asked for; nothing here moves data between
 devices unless you call ``to_device``.
 """
 
+import contextvars
 import functools
+import os
 import warnings
 
 import numpy as np
@@ -166,6 +168,83 @@ def pass_block(x, cpu_elements):
     if get_array_module(x) is not np:
         return x.size
     return min(x.size, cpu_elements)
+
+
+# ---- where freed arrays go (CPU) ------------------------------------------------
+# glibc's malloc hands an array larger than its mmap threshold fresh pages from the
+# kernel, and gives them back when the array is freed; a training step frees and makes
+# its large arrays again at every step, so every step pays for fresh zeroed pages
+# (about 2,000 page faults and 5 to 10 ms of kernel time per DCGAN step on a 2-core
+# Xeon, benchmarks/RESULTS.md). Raising the two thresholds keeps freed memory in the
+# process for the next step: the resident memory stays at the step's peak instead.
+MMAP_THRESHOLD = 32 << 20  # bytes: arrays up to this size come from memory the process keeps
+TRIM_THRESHOLD = 256 << 20  # bytes of free memory the process keeps before it gives any back
+
+
+def keep_freed_memory():
+    """Raise glibc's malloc thresholds (M_MMAP_THRESHOLD, M_TRIM_THRESHOLD) so that freed
+    arrays are reused, not returned to the kernel. True when set; False where there is no
+    glibc (macOS, Windows, musl), which changes nothing but the speed."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # from glibc's malloc.h
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) and libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    except (OSError, AttributeError):
+        return False
+
+
+keep_freed_memory()  # once, when minigan is imported
+
+
+# ---- the CPU's second core ------------------------------------------------------
+# BLAS runs its products on every core, but NumPy runs each copy and elementwise pass
+# on one. NumPy lets go of the interpreter lock inside a large copy or ufunc call, so
+# a second Python thread can run the other half of the images at the same time.
+CPU_THREADS = None  # threads for minigan's own copies on the CPU (1 or 2); None: cpu_threads() decides
+_pool = None  # one worker thread, made on first use
+
+
+def cpu_threads():
+    """How many threads minigan's own copies use on the CPU: ``CPU_THREADS`` when set, else
+    the BLAS thread count the environment asks for (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS),
+    else the cores this process may run on; at most 2. So a run told to use one thread
+    uses one, and the step's copies use the cores its products use."""
+    if CPU_THREADS is not None:
+        return CPU_THREADS
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        if os.environ.get(name, "").isdigit():
+            return max(1, min(2, int(os.environ[name])))
+    return max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+SPLIT_ELEMENTS = 1 << 18  # a pass over fewer array elements stays on one thread (a hand-over costs ~30 us)
+
+
+def in_halves(xp, fn, n, elements):
+    """Run ``fn(lo, hi)`` over the items 0..n-1: as fn(0, n//2) on a worker thread and
+    fn(n//2, n) on this one when xp is NumPy, n >= 2, the pass writes at least
+    ``SPLIT_ELEMENTS`` array elements (``elements``) and ``cpu_threads()`` is 2; else as
+    fn(0, n) (always on a GPU, where one call over all n is what keeps it busy).
+
+    fn must write its results into arrays the caller made, each item's only by the
+    call that owns it: the two halves then give the numbers one call gives, bit for bit.
+    The worker runs in a copy of the caller's context, so ``np.errstate`` holds there too.
+    """
+    if xp is not np or n < 2 or elements < SPLIT_ELEMENTS or cpu_threads() < 2:
+        fn(0, n)
+        return
+    global _pool
+    if _pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="minigan-cpu")
+    first = _pool.submit(contextvars.copy_context().run, fn, 0, n // 2)  # with the caller's np.errstate
+    try:
+        fn(n // 2, n)
+    finally:
+        first.result()
 
 
 def fold_in_one_sum(xp):
@@ -350,6 +429,26 @@ def keep_mask(rng, x, p):
     return mask.transpose([axes.index(a) for a in range(x.ndim)])  # back to x's axis order
 
 
+def masked_and_scaled(t, mask, scale, kernel):
+    """Dropout's t * mask * scale (mask: bool, shaped like t; scale: a scalar).
+
+    GPU: ``kernel(t, mask, scale)``, the layer's fused kernel (one launch). CPU: the same
+    two products, written in place into one new array laid out like t, half of the batch
+    on each core (``in_halves``): the numbers of t * mask * scale, bit for bit, without
+    its full-size temporary.
+    """
+    if get_array_module(t) is not np or t.ndim == 0:
+        return kernel(t, mask, scale)
+    out = np.empty_like(t, dtype=np.result_type(t, mask, scale))
+
+    def part(lo, hi):
+        np.multiply(t[lo:hi], mask[lo:hi], out=out[lo:hi])  # the dropped units zeroed first
+        np.multiply(out[lo:hi], scale, out=out[lo:hi])  # then the kept ones scaled
+
+    in_halves(np, part, len(t), t.size)
+    return out
+
+
 @fused
 def _mask_and_slope(x, one, alpha):
     mask = x > 0
@@ -362,18 +461,24 @@ def leaky_relu_slope(x, alpha):
 
     CPU: for 0 <= alpha <= 1, slope = mask * (1 - alpha) + alpha in place, which is
     exactly 1 or alpha (tests/test_layers.py checks it): plain arithmetic, far cheaper
-    than a branch per element (benchmarks/RESULTS.md); other alphas pick with where().
-    GPU: both arrays from one fused kernel (a where() costs nothing more there).
+    than a branch per element (benchmarks/RESULTS.md), the cast to x's dtype done inside
+    the product, and half of the batch on each core (``in_halves``); other alphas pick
+    with where(). GPU: both arrays from one fused kernel (a where() costs nothing more there).
     """
     xp = get_array_module(x)
     one, a = x.dtype.type(1), x.dtype.type(alpha)  # both in x's precision
     if xp is not np:
         return _mask_and_slope(x, one, a)
-    mask = x > 0
-    if 0 <= alpha <= 1:
-        slope = mask.astype(x.dtype)  # 1 where x > 0, else 0
-        slope *= one - a  # 1 - alpha, or 0
-        slope += a  # exactly 1, or alpha
-    else:
-        slope = xp.where(mask, 1, alpha).astype(x.dtype)
+    if not 0 <= alpha <= 1:
+        mask = x > 0
+        return mask, xp.where(mask, 1, alpha).astype(x.dtype)
+    mask, slope = np.empty_like(x, dtype=bool), np.empty_like(x)  # laid out like x (channels-last stays so)
+
+    def part(lo, hi):
+        i = slice(lo, hi) if x.ndim else ...  # items lo..hi-1 (all of a 0-d x)
+        np.greater(x[i], 0, out=mask[i])
+        np.multiply(mask[i], one - a, out=slope[i])  # 1 - alpha where x > 0, else 0
+        slope[i] += a  # exactly 1, or alpha
+
+    in_halves(np, part, len(x) if x.ndim else 1, x.size)
     return mask, slope

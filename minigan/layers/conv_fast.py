@@ -23,7 +23,7 @@ benchmarks/RESULTS.md has the measurements.
 
 import math
 
-from ..backend import fold_in_one_sum, get_array_module, images_per_block
+from ..backend import fold_in_one_sum, get_array_module, images_per_block, in_halves
 from .conv_reference import conv_output_size
 
 
@@ -213,8 +213,12 @@ class ConvWorkspace:
         columns = self.k * self.k * C
         pixels, n = self._pixels_and_images(xp, x.shape, columns, x.itemsize)
         rows = self.kept.take((N * pixels, columns), x.dtype, xp)
-        for images, span in image_blocks(N, n, pixels):
-            im2row(x[images], self.k, self.stride, self.padding, out=rows[span])
+
+        def copy(lo, hi):  # images lo..hi-1, a block at a time
+            for images, span in image_blocks(hi - lo, n, pixels):
+                self._im2row_part(x[lo:hi], rows[lo * pixels : hi * pixels], pixels)(images.start, images.stop)
+
+        in_halves(xp, copy, N, rows.size)  # on the CPU: half the images on each core (backend.in_halves)
         return rows
 
     def matmul_row2im(self, a, b, x_shape):
@@ -231,8 +235,18 @@ class ConvWorkspace:
         for images, span in image_blocks(N, n, pixels):
             ab = block[: span.stop - span.start]  # (m*ho*wo, k*k*C): a @ b for the block's m images
             xp.matmul(a[span], b, out=ab)
-            row2im(ab, (images.stop - images.start, C, h, w), self.k, self.stride, self.padding, out=x[images])
+            in_halves(xp, self._row2im_part(ab, x[images], pixels), images.stop - images.start, ab.size)
         return x.transpose(0, 3, 1, 2)
+
+    def _row2im_part(self, rows, x, pixels):
+        """fn(lo, hi): row2im of images lo..hi-1 of a block, from its rows into x (N, h, w, C)."""
+        _, h, w, C = x.shape
+
+        def part(lo, hi):
+            row2im(rows[lo * pixels : hi * pixels], (hi - lo, C, h, w), self.k, self.stride, self.padding,
+                   out=x[lo:hi])  # fmt: skip
+
+        return part
 
     def im2row_products(self, t, a=None, b=None):
         """(im2row(t).T @ a, im2row(t) @ b), each skipped (None) when its operand is None.
@@ -249,9 +263,18 @@ class ConvWorkspace:
         rows_b = None if b is None else xp.empty((N * pixels, b.shape[1]), dtype=xp.result_type(t, b))
         block = self.block.take((n * pixels, columns), t.dtype, xp)
         for images, span in image_blocks(N, n, pixels):
-            rows = im2row(t[images], self.k, self.stride, self.padding, out=block[: span.stop - span.start])
+            rows = block[: span.stop - span.start]
+            in_halves(xp, self._im2row_part(t[images], rows, pixels), images.stop - images.start, rows.size)
             if a is not None:
                 rows_T_a += rows.T @ a[span]
             if b is not None:
                 xp.matmul(rows, b, out=rows_b[span])
         return rows_T_a, rows_b
+
+    def _im2row_part(self, t, rows, pixels):
+        """fn(lo, hi): im2row of images lo..hi-1 of t into their rows of ``rows``."""
+
+        def part(lo, hi):
+            im2row(t[lo:hi], self.k, self.stride, self.padding, out=rows[lo * pixels : hi * pixels])
+
+        return part

@@ -1,0 +1,142 @@
+"""Work split over two CPU threads gives the numbers one thread gives, bit for bit.
+
+backend.in_halves runs half the images of a copy (the convolutions' patch matrices,
+Dropout's products, LeakyReLU's slope) on a worker thread; each image is
+written by one call only, so nothing about the arithmetic may change. Checked here on
+every conv pass (forward, both gradients) and on whole training steps, with
+backend.CPU_THREADS forced to 1 and to 2.
+"""
+
+import platform
+
+import numpy as np
+import pytest
+
+from minigan import backend
+from minigan.gan import GAN
+from minigan.layers import Conv2D, ConvTranspose2D, Dropout, LeakyReLU
+from minigan.models import dcgan
+
+
+@pytest.fixture
+def threads(monkeypatch):
+    """Set backend.CPU_THREADS for one test (restored after it); the small arrays of a test
+    are split too (backend.SPLIT_ELEMENTS = 0)."""
+    monkeypatch.setattr(backend, "SPLIT_ELEMENTS", 0)
+
+    def set_threads(n):
+        monkeypatch.setattr(backend, "CPU_THREADS", n)
+
+    return set_threads
+
+
+def conv_passes(layer, x, dout):
+    """(y, dx, dW) of one forward and backward pass of a fresh copy of ``layer``."""
+    y = layer.forward(x)
+    layer.zero_grad()
+    dx = layer.backward(dout)
+    return y.copy(), dx.copy(), layer.grads["W"].copy()
+
+
+@pytest.mark.parametrize(
+    ("make", "x_shape"),
+    [
+        (lambda: Conv2D(3, 8, 5, stride=2, padding=2, rng=np.random.default_rng(0)), (37, 3, 12, 12)),
+        (lambda: Conv2D(64, 16, 5, stride=2, padding=2, rng=np.random.default_rng(1)), (33, 64, 14, 14)),
+        (lambda: ConvTranspose2D(16, 4, 5, stride=2, padding=2, output_padding=1, rng=np.random.default_rng(2)),
+         (35, 16, 7, 7)),
+        (lambda: Conv2D(2, 3, 3, rng=np.random.default_rng(3)), (1, 2, 5, 5)),  # one image: nothing to split
+    ],
+)  # fmt: skip
+def test_conv_passes_are_the_same_on_one_and_two_threads(threads, make, x_shape):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    results = []
+    for n in (1, 2):
+        threads(n)
+        layer = make()
+        dout = np.random.default_rng(5).standard_normal(layer.output_shape(x.shape)).astype(np.float32)
+        results.append(conv_passes(layer, x, dout))
+    for one, two in zip(*results):
+        np.testing.assert_array_equal(one.view(np.uint32), two.view(np.uint32))  # bits, signed zeros included
+
+
+def test_training_steps_are_the_same_on_one_and_two_threads(threads):
+    real = np.random.default_rng(6).uniform(-1, 1, (3, 20, 1, 28, 28)).astype(np.float32)
+    weights = []
+    for n in (1, 2):
+        threads(n)
+        gan = GAN(*dcgan(latent_dim=16, seed=0), 16, seed=0)
+        for batch in real:
+            gan.train_step(batch)
+        weights.append([p.copy() for net in (gan.G, gan.D) for p in net.params.values()])
+    for one, two in zip(*weights):
+        np.testing.assert_array_equal(one, two)
+
+
+def test_cpu_threads_follows_the_setting_and_the_environment(monkeypatch):
+    monkeypatch.setattr(backend, "CPU_THREADS", None)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    assert backend.cpu_threads() == 1
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "8")
+    assert backend.cpu_threads() == 2  # at most 2
+    monkeypatch.setattr(backend, "CPU_THREADS", 1)
+    assert backend.cpu_threads() == 1
+
+
+def test_in_halves_covers_every_item_once_and_passes_errors_on(threads):
+    threads(2)
+    seen = np.zeros(7, dtype=int)
+
+    def count(lo, hi):
+        seen[lo:hi] += 1
+
+    backend.in_halves(np, count, 7, 7)
+    np.testing.assert_array_equal(seen, 1)
+
+    def fail(lo, hi):
+        if lo == 0:
+            raise RuntimeError("the first half failed")
+
+    with pytest.raises(RuntimeError, match="the first half failed"):
+        backend.in_halves(np, fail, 4, 4)
+
+
+def test_keep_freed_memory_is_set_where_there_is_glibc():
+    assert backend.keep_freed_memory() is (platform.libc_ver()[0] == "glibc")
+
+
+def test_small_passes_stay_on_one_thread(monkeypatch):
+    monkeypatch.setattr(backend, "CPU_THREADS", 2)
+    calls = []
+    backend.in_halves(np, lambda lo, hi: calls.append((lo, hi)), 8, backend.SPLIT_ELEMENTS - 1)
+    assert calls == [(0, 8)]
+    backend.in_halves(np, lambda lo, hi: calls.append((lo, hi)), 8, backend.SPLIT_ELEMENTS)
+    assert sorted(calls[1:]) == [(0, 4), (4, 8)]
+
+
+def test_the_worker_half_keeps_the_callers_errstate(threads):
+    threads(2)
+    x = np.full((4, 3), 60000.0, dtype=np.float16)
+
+    def double(lo, hi):
+        x[lo:hi] * np.float16(2)  # overflows in float16
+
+    with np.errstate(over="raise"), pytest.raises(FloatingPointError):
+        backend.in_halves(np, double, 4, 12)
+    with np.errstate(over="ignore"):
+        backend.in_halves(np, double, 4, 12)  # no warning on either thread
+
+
+@pytest.mark.parametrize("shape", [(9, 4, 3, 3), (2, 5), (1, 7), (5,)])
+def test_dropout_and_leaky_relu_are_the_same_on_one_and_two_threads(threads, shape):
+    x = np.random.default_rng(7).standard_normal(shape).astype(np.float32)
+    x[0] = -0.0  # signed zeros must come out as one thread makes them
+    results = []
+    for n in (1, 2):
+        threads(n)
+        leaky, drop = LeakyReLU(0.2), Dropout(0.3, seed=1)
+        y = drop.forward(leaky.forward(x))
+        results.append([leaky.slope, y, drop.backward(y), leaky.backward(y)])
+    for one, two in zip(*results):
+        np.testing.assert_array_equal(one.view(np.uint32), two.view(np.uint32))
