@@ -24,7 +24,8 @@ flat buffers), "flat" (the library as it is), "flat2" (Adam's passes on two thre
 noise), "copies1" (minigan's own copies and elementwise passes on one thread,
 ``backend.CPU_THREADS = 1``), "before" (an older copy of the package, ``--before DIR``,
 imported beside this one). Settings that hold for the whole process (the malloc
-thresholds ``minigan.backend`` sets when imported) hold for every variant and PyTorch.
+thresholds that ``GAN.fit`` sets on the CPU, set here as the trainer sets them) hold
+for every variant and PyTorch.
 
 The header names the CPU, each BLAS that threadpoolctl finds (with the kernel it
 selected and its threads) and PyTorch's, and OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE
@@ -322,8 +323,10 @@ def main(argv=None):
 
     import numpy as np
 
-    from minigan.backend import GPUUnavailableError, module_for
+    from minigan.backend import GPUUnavailableError, keep_freed_memory, module_for
 
+    if args.device == "cpu":
+        keep_freed_memory()  # as GAN.fit does before it trains on the CPU
     n = args.batch_size or (64 if args.model == "dcgan" else 128)
     try:
         xp = module_for(args.device)

@@ -184,7 +184,14 @@ TRIM_THRESHOLD = 256 << 20  # bytes of free memory the process keeps before it g
 def keep_freed_memory():
     """Raise glibc's malloc thresholds (M_MMAP_THRESHOLD, M_TRIM_THRESHOLD) so that freed
     arrays are reused, not returned to the kernel. True when set; False where there is no
-    glibc (macOS, Windows, musl), which changes nothing but the speed."""
+    glibc (macOS, Windows, musl), which changes nothing but the speed, or where the
+    environment says MINIGAN_KEEP_FREED_MEMORY=0.
+
+    The setting holds for the whole process, so minigan does not make it on import: the
+    trainer (``GAN.fit``) makes it when it starts training on the CPU.
+    """
+    if os.environ.get("MINIGAN_KEEP_FREED_MEMORY") == "0":
+        return False
     try:
         import ctypes
 
@@ -194,8 +201,6 @@ def keep_freed_memory():
     except (OSError, AttributeError):
         return False
 
-
-keep_freed_memory()  # once, when minigan is imported
 
 
 # ---- the CPU's second core ------------------------------------------------------

@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from .backend import get_array_module, to_module, to_numpy
+from .backend import get_array_module, keep_freed_memory, to_module, to_numpy
 from .flat import flatten
 from .losses import OBJECTIVES, WGAN, WGANGP, BCEObjective, clip_weights, get_objective, sigmoid
 from .optim import Adam
@@ -267,6 +267,8 @@ class GAN:
         xp = get_array_module(x)
         from .progress import progress_bar
 
+        if xp is np:
+            keep_freed_memory()  # each step's large arrays are reused, not fetched from the kernel again
         while self.epoch < epochs:
             batches = to_module(np.stack(self.epoch_batches(n, batch_size)), xp)  # (steps, B): one copy an epoch
             bar = progress_bar(batches, desc=f"epoch {self.epoch + 1}/{epochs}", enabled=progress)

@@ -140,3 +140,27 @@ def test_dropout_and_leaky_relu_are_the_same_on_one_and_two_threads(threads, sha
         results.append([leaky.slope, y, drop.backward(y), leaky.backward(y)])
     for one, two in zip(*results):
         np.testing.assert_array_equal(one.view(np.uint32), two.view(np.uint32))
+
+
+def test_freed_memory_is_kept_only_when_training_on_the_cpu_and_can_be_turned_off(monkeypatch):
+    """The malloc setting holds for the whole process: importing minigan must not make it; fit does."""
+    import subprocess
+    import sys
+
+    from minigan import gan as gan_module
+    from minigan.gan import GAN
+    from minigan.models import mlp_gan
+
+    code = ("import ctypes; opened = []; real = ctypes.CDLL\n"
+            "ctypes.CDLL = lambda name, *a, **k: opened.append(name) or real(name, *a, **k)\n"
+            "import minigan, minigan.backend, minigan.gan, minigan.models, minigan.train\n"
+            "print(opened)")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "libc.so.6" not in out, out
+    calls = []
+    monkeypatch.setattr(gan_module, "keep_freed_memory", lambda: calls.append(1))
+    gan = GAN(*mlp_gan(latent_dim=4, hidden=8, seed=0), latent_dim=4, seed=0)
+    gan.fit(np.zeros((8, 1, 28, 28), np.float32), epochs=1, batch_size=8, progress=False)
+    assert calls == [1]
+    monkeypatch.setenv("MINIGAN_KEEP_FREED_MEMORY", "0")
+    assert backend.keep_freed_memory() is False
