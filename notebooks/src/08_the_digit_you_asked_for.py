@@ -246,7 +246,7 @@ print(f"G: {G.num_params():,} parameters   D: {D.num_params():,} parameters")
 # and draws the fakes' labels itself. Its fixed grid has one **row per class**: row $c$ asks for the digit $c$, and
 # column $j$ uses the same noise in every row, so a column shows one "style" drawn as each digit.
 #
-# Measure a few steps first:
+# Measure a few steps first (after three warm-up steps, which are slower: they also set up the buffers):
 
 # %%
 BATCH = 32 if FAST else 64
@@ -270,8 +270,10 @@ print(f"{per_step * 1000:.0f} ms per step, {STEPS} steps per epoch: about {per_s
       f"so about {per_step * STEPS * EPOCHS / 60:.1f} minutes for {EPOCHS} epochs on this machine")  # fmt: skip
 
 # %% [markdown]
-# Now a fresh pair, trained for `EPOCHS` epochs (40: a few minutes on a laptop CPU; 2 in fast mode). The grid is
-# saved after every epoch.
+# Now a fresh pair, trained for `EPOCHS` epochs (40; 2 in fast mode), for about the time estimated above: the cell
+# prints how long it really took. On a 2-core CPU that is a few minutes with one BLAS thread per process
+# (`OMP_NUM_THREADS=1`), and it can be several times longer where other programs compete for the cores. The grid is
+# saved after every epoch, and a line of figures is printed after the first epoch and every fifth.
 
 # %%
 G, D = conditional_mlp_gan(latent_dim=LATENT, seed=0)
@@ -379,17 +381,26 @@ if judge is not None:
           "  ".join(f"{i}->{j}: {off[i, j]}" for i, j in pairs))  # fmt: skip
 
 # %% [markdown]
-# What our run printed and drew (40 epochs, seed 0, on a 2-core CPU; your numbers will be close, not equal): the
-# judge read the digit we asked for in about 89% of G's 1,000 samples, against about 98% for real digits it never
-# trained on: the 2% it misses on real digits is the judge's own error, the rest of G's 11% is G's. The digits that
-# fail most are 8 and 9
-# (roughly 70% each): in the confusion matrix an 8 is most often read as a 3 or a 5, and a 9 as a 7 or a 3, shapes
-# that share most of their strokes. The Fréchet distance of the samples (about 27) is far above the real digits'
-# (about 6); in the grid, the strokes are speckled with isolated bright pixels, which no real digit has.
+# What to read in these printouts (40 epochs, seed 0). The exact figures depend on the machine: on one machine a
+# seeded run repeats itself, but another BLAS, or another number of BLAS threads, adds the same numbers in another
+# order, and over thousands of steps the differences in the last bits grow into a different run. We ran the chapter
+# with one and with two BLAS threads on a 2-core CPU; in both:
 #
-# In the grids, before training every cell is grey noise; after one epoch there are bright blobs, much alike in
-# every row; by epoch 13 each row draws its own digit, and by epoch 40 the strokes are cleaner. In fast mode G has
-# trained for a few seconds, and neither the grids nor the numbers mean anything.
+# * the judge read the digit we asked for in most of G's samples (0.89 and 0.92 in our two runs), and in about 0.98
+#   of the real digits it never trained on. What it misses on real digits is the judge's own error; the rest of G's
+#   shortfall is G's;
+# * 8 and 9 were among the three weakest digits that the printout names (at about 0.7 each in one run, near 0.87 in
+#   the other; the third was a 5 in one run and a 4 in the other);
+# * the largest confusions, printed beside them and drawn off the diagonal of the matrix, were between digits that
+#   share most of their strokes: 8 read as 3 in both runs, and 9 as 7 or 3 in one, 4 as 9 in the other;
+# * the Fréchet distance of the samples was several times the real digits' (about 6). In the grid, the strokes are
+#   speckled with isolated bright pixels, which no real digit has.
+#
+# In the grids, before training every cell is grey noise. After one epoch there are bright blobs: within a row the ten
+# cells are nearly identical (the noise has hardly any effect yet), while the rows already differ, since each label
+# starts with a blob of its own. By epoch 13 each row draws its own digit and the columns begin to differ; by epoch 40
+# the strokes are cleaner. In fast mode G has trained for a few seconds, and neither the grids nor the numbers mean
+# anything.
 #
 # ## Variety within a digit
 #
@@ -414,10 +425,14 @@ if judge is not None:
     print(f"lowest {ratio[lo]:.2f} (the {lo}s), highest {ratio[hi]:.2f} (the {hi}s)")
 
 # %% [markdown]
-# In our run every ratio lay between about 0.75 (the 7s) and 1.1 (a ratio above 1, as for the 8s, can also mean
-# badly drawn samples scattered in feature space, not only variety): no digit has collapsed to a few copies, and along
-# each row of the grid the digit changes its slant, width and thickness from column to column. Since a column keeps
-# its noise, a column tends to keep its style too: the noise carries the style, the label the digit.
+# The last line of the printout gives this run's lowest and highest ratio. In our two runs every ratio lay between
+# about 0.7 and 1.1 (a ratio above 1 can also mean badly drawn samples scattered in feature space, not only variety):
+# no digit has collapsed to a few copies, and along each row of the grid the digit changes its slant, width and
+# thickness from column to column. Since a column keeps its noise, a column tends to keep its style too: the noise
+# carries the style, the label the digit.
+#
+# In fast mode the ratios are near 0.1, which looks like a total collapse. It is not one in the sense above: after a
+# few seconds of training G has not yet learnt to use its noise at all, and draws much the same blob for every $z$.
 #
 # ## What to remember
 #
