@@ -12,7 +12,7 @@
 # Koyama, 2018), each layer's forward and backward, and you write the backward of the one layer that holds what
 # the networks learn about the labels, the `Embedding`. Then you train a conditional GAN and ask it for every digit.
 #
-# *About 30 minutes, plus a few minutes of training (measured below).*
+# *About 30 minutes, plus the training: a few minutes on a quiet laptop CPU (measured below before it starts).*
 
 # %%
 # %matplotlib inline
@@ -271,9 +271,10 @@ print(f"{per_step * 1000:.0f} ms per step, {STEPS} steps per epoch: about {per_s
 
 # %% [markdown]
 # Now a fresh pair, trained for `EPOCHS` epochs (40; 2 in fast mode), for about the time estimated above: the cell
-# prints how long it really took. On a 2-core CPU that is a few minutes with one BLAS thread per process
-# (`OMP_NUM_THREADS=1`), and it can be several times longer where other programs compete for the cores. The grid is
-# saved after every epoch, and a line of figures is printed after the first epoch and every fifth.
+# prints how long it really took. On a busy 2-core CPU our runs took about 6 minutes with one BLAS thread per process
+# (`OMP_NUM_THREADS=1`) and nearly 40 with two, whose threads fought other programs for the cores; in both the
+# estimate was within a third of the truth. The grid is saved after every epoch, and a line of figures is printed
+# after the first epoch and every fifth.
 
 # %%
 G, D = conditional_mlp_gan(latent_dim=LATENT, seed=0)
@@ -390,7 +391,7 @@ if judge is not None:
 #   of the real digits it never trained on. What it misses on real digits is the judge's own error; the rest of G's
 #   shortfall is G's;
 # * 8 and 9 were among the three weakest digits that the printout names (at about 0.7 each in one run, near 0.87 in
-#   the other; the third was a 5 in one run and a 4 in the other);
+#   the other); the third was a 5 in one run and, in the other, a 4, the weakest of all there;
 # * the largest confusions, printed beside them and drawn off the diagonal of the matrix, were between digits that
 #   share most of their strokes: 8 read as 3 in both runs, and 9 as 7 or 3 in one, 4 as 9 in the other;
 # * the Fréchet distance of the samples was several times the real digits' (about 6). In the grid, the strokes are
@@ -398,7 +399,7 @@ if judge is not None:
 #
 # In the grids, before training every cell is grey noise. After one epoch there are bright blobs: within a row the ten
 # cells are nearly identical (the noise has hardly any effect yet), while the rows already differ, since each label
-# starts with a blob of its own. By epoch 13 each row draws its own digit and the columns begin to differ; by epoch 40
+# starts with a blob of its own. By epoch 13 most cells show their row's digit and the columns differ; by epoch 40
 # the strokes are cleaner. In fast mode G has trained for a few seconds, and neither the grids nor the numbers mean
 # anything.
 #
@@ -426,10 +427,10 @@ if judge is not None:
 
 # %% [markdown]
 # The last line of the printout gives this run's lowest and highest ratio. In our two runs every ratio lay between
-# about 0.7 and 1.1 (a ratio above 1 can also mean badly drawn samples scattered in feature space, not only variety):
-# no digit has collapsed to a few copies, and along each row of the grid the digit changes its slant, width and
-# thickness from column to column. Since a column keeps its noise, a column tends to keep its style too: the noise
-# carries the style, the label the digit.
+# about 0.7 (the 7s, in both) and 1.1 (a ratio above 1 can also mean badly drawn samples scattered in feature space,
+# not only variety): no digit has collapsed to a few copies, and along each row of the grid the digit changes its
+# slant, width and thickness from column to column. Since a column keeps its noise, a column tends to keep its style
+# too: the noise carries the style, the label the digit.
 #
 # In fast mode the ratios are near 0.1, which looks like a total collapse. It is not one in the sense above: after a
 # few seconds of training G has not yet learnt to use its noise at all, and draws much the same blob for every $z$.
