@@ -111,3 +111,35 @@ def test_train_a_conditional_model_on_unlabelled_data_is_one_clear_line(tmp_path
                             "--quiet"], capsys)  # fmt: skip
     assert code == 2 and err.count("\n") == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_a_conditional_model_on_a_csv_without_labels_names_the_dataset_and_the_flag(tmp_path, capsys):
+    (tmp_path / "t.csv").write_text("a,b\n1,2\n3,4\n")
+    data = f"csv:{tmp_path / 't.csv'}"
+    code, _, err = run_cli(["train", "--model", "cdcgan", "--dataset", data, "--out", str(tmp_path / "o"), "--quiet"],
+                           capsys)  # fmt: skip
+    assert code == 2 and err.count("\n") == 1
+    assert f"dataset {data!r} has no labels: pass --label-column NAME_OR_INDEX" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_label_column_reaches_the_data_from_the_command_line(tmp_path, capsys):
+    """With --label-column the labels are there: the refusal is now the model's (a table, not images)."""
+    (tmp_path / "t.csv").write_text("a,b,c\n1,2,0\n3,4,1\n")
+    code, _, err = run_cli(["train", "--model", "cdcgan", "--dataset", f"csv:{tmp_path / 't.csv'}",
+                            "--label-column", "c", "--out", str(tmp_path / "o"), "--quiet"], capsys)  # fmt: skip
+    assert code == 2 and "has no labels" not in err and "makes 28x28 images" in err
+    code, _, err = run_cli(["train", "--model", "cdcgan", "--dataset", f"csv:{tmp_path / 't.csv'}",
+                            "--label-column", "z", "--out", str(tmp_path / "o"), "--quiet"], capsys)  # fmt: skip
+    assert code == 2 and "--label-column z:" in err
+
+
+def test_labels_out_of_range_are_refused_at_load_with_the_label(tmp_path, capsys):
+    Image = pytest.importorskip("PIL.Image")
+    for c in range(11):  # eleven class folders: labels 0..10, one too many for ten classes
+        (tmp_path / "d" / f"c{c:02d}").mkdir(parents=True)
+        Image.new("L", (28, 28), 20 * c).save(tmp_path / "d" / f"c{c:02d}" / "0.png")
+    code, _, err = run_cli(["train", "--model", "cmlp", "--dataset", f"folder:{tmp_path / 'd'}", "--batch-size", "2",
+                            "--out", str(tmp_path / "o"), "--quiet"], capsys)  # fmt: skip
+    assert code == 2 and "class labels must lie in 0..9, got label 10" in err
+    assert not (tmp_path / "o").exists()
