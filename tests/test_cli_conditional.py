@@ -81,12 +81,14 @@ def test_evaluate_reports_label_accuracy_for_a_checkpoint_and_for_a_labelled_fil
     result = json.loads(out)
     assert 0 <= result["label_accuracy"] <= 1
     assert len(result["label_accuracy_by_label"]) == 10  # 10 of each label asked for
+    assert len(result["variety_by_label"]) == 10 and result["variety"] > 0
     assert main(["sample", "--checkpoint", str(cmlp_run), "--label", "3", "--n", "20",
                  "--out", str(tmp_path / "threes.npz")]) == 0  # fmt: skip
     capsys.readouterr()
     code, out, _ = run_cli(["evaluate", "--samples", str(tmp_path / "threes.npz")], capsys)
     assert code == 0 and "label accuracy (the judge's digit == the digit asked for)" in out
     assert "0: -" in out  # never asked for a 0
+    assert "variety within a label" in out
 
 
 def test_label_accuracy_counts_agreement_per_requested_label():
@@ -95,6 +97,22 @@ def test_label_accuracy_counts_agreement_per_requested_label():
     overall, by_label = label_accuracy(np.array([1, 1, 2, 0]), np.array([1, 2, 2, 2]), num_classes=3)
     assert overall == 0.5
     np.testing.assert_allclose(by_label, [np.nan, 1.0, 1 / 3])  # label 2: asked 3 times, right once
+
+
+def test_variety_is_one_for_real_digits_and_zero_for_one_image_per_label():
+    from minigan.evaluate import N_HELDOUT, evaluate_images, real_digits
+    from minigan.metrics import variety_by_label
+
+    x, y = real_digits()
+    held_x, held_y = x[-N_HELDOUT:], y[-N_HELDOUT:]  # digits the reference set does not hold
+    real = evaluate_images(held_x, labels=held_y)
+    assert all(0.85 < v < 1.15 for v in real["variety_by_label"]), real["variety_by_label"]  # 0.89 to 1.04
+    one_each = np.concatenate([np.repeat(held_x[held_y == c][:1], 20, axis=0) for c in range(10)])
+    collapsed = evaluate_images(one_each, labels=np.repeat(np.arange(10), 20))
+    assert collapsed["variety"] < 1e-6  # (0 but for rounding)
+    feats = np.random.default_rng(0).standard_normal((6, 3))
+    v = variety_by_label(2 * feats, np.array([0, 0, 0, 1, 1, 1]), feats, np.array([0, 0, 0, 1, 1, 1]), 3)
+    np.testing.assert_allclose(v, [2, 2, np.nan])  # twice as spread; class 2 never drawn
 
 
 def test_label_on_an_unconditional_checkpoint_is_refused(tmp_path, capsys):
