@@ -25,6 +25,7 @@ import numpy as np
 
 from .backend import get_array_module, to_module
 from .gan import GAN, grad_norm
+from .layers.embedding import check_label_range
 from .losses import WGANGP
 
 LABEL_STREAM = 3  # the GAN's seed spawns streams 0, 1, 2 (noise, data order, fixed noise); labels take the next
@@ -100,7 +101,13 @@ class ConditionalGAN(GAN):
         by default the fixed grid: K rows of per_class, row c of class c."""
         xp = self.device_module() if xp is None else xp
         z = to_module(self.fixed_noise[:n] if z is None else z, xp)
-        y = to_module(self.fixed_labels[:n] if labels is None else np.asarray(labels, dtype=np.int64), xp)
+        if labels is not None:  # checked here, on the host, once: the layers do not check the range
+            labels = np.asarray(labels)
+            if labels.dtype.kind not in "iu" or labels.shape != (len(z),):
+                raise ValueError(f"sample: expected {len(z)} integer labels, one per noise vector, got "
+                                 f"{labels.dtype} labels of shape {labels.shape}")  # fmt: skip
+            check_label_range(labels, self.num_classes, "sample")
+        y = to_module(self.fixed_labels[:n] if labels is None else labels.astype(np.int64), xp)
         self.G.eval()
         try:
             return self.G.forward(z, y)
@@ -114,4 +121,7 @@ class ConditionalGAN(GAN):
         if y is None or y.shape != (n,):
             raise ValueError(f"a conditional GAN needs one label per example: {n} examples, labels "
                              f"{None if y is None else y.shape}")  # fmt: skip
+        if getattr(y, "dtype", np.dtype(float)).kind not in "iu":
+            raise ValueError(f"fit: labels must be integers, got {y.dtype}")
+        check_label_range(y, self.num_classes, "fit")  # once: one wait on a GPU, not one a step
         return super().fit(x, epochs, batch_size, on_epoch_end, progress, y=y)

@@ -309,6 +309,8 @@ def build_parser():
                    help="mnist (bundled 10,000 digits, the default), mnist-full, fashion-mnist, ring8, grid25, "
                    "folder:PATH, csv:PATH")  # fmt: skip
     p.add_argument("--data-dir", type=_folder_path, help="folder holding the dataset's files")
+    p.add_argument("--label-column", metavar="NAME_OR_INDEX",
+                   help="csv: datasets: the column (its name, or 0-based position) holding class labels")  # fmt: skip
     p.add_argument("--subset", type=_positive_int("--subset"), help="train on the first N examples only")
     p.add_argument("--epochs", type=_positive_int("--epochs"))
     p.add_argument("--batch-size", type=_positive_int("--batch-size"))

@@ -5,6 +5,7 @@ written out as a small class whose forward and backward say, line by line, where
 the label goes in and where its gradient comes back out:
 
     G(z, y) = body([z, embed(y)])                                    (Mirza and Osindero, 2014)
+    G(z, y) = the layers in order, each ConditionalBatchNorm given y  (de Vries et al., 2017)
     D(x, y) = head(h) + <project(y), h>,   h = body([x, plane(y)])   (Miyato and Koyama, 2018)
 
 [a, b] is ``Concat`` (axis 1: features of z, channels of an image) and <., .> is
@@ -18,7 +19,7 @@ keep its plumbing (``params``/``grads`` keyed "i.name" over ``layers``, ``zero_g
 ``gradcheck.check_layer`` treat them like any network.
 """
 
-from .layers import Concat, Projection, Sequential
+from .layers import Concat, ConditionalBatchNorm, Projection, Sequential
 
 
 class TwoInputNetwork(Sequential):
@@ -55,6 +56,42 @@ class ConditionalGenerator(TwoInputNetwork):
         dz, de = self.join.backward(dh)
         self.embed.backward(de, param_grads=param_grads)
         return (dz if input_grad else None), None
+
+
+class ConditionalNormGenerator(TwoInputNetwork):
+    """G(z, y): the layers applied in order to z, where every ConditionalBatchNorm also
+    reads the label y (its gain and bias are y's rows).
+
+    z: (N, latent_dim) noise, y: (N,) integer labels  ->  the last layer's output, e.g. (N, C, 28, 28)
+    Backward: the chain rule right to left, as Sequential's; a ConditionalBatchNorm
+    returns (dx, None) and its dx goes on to the layer before it.
+    Why the label enters here and not beside z: the label then scales and shifts the
+    features at every normalised layer, and z keeps the first layer's weights to itself,
+    so the noise cannot be drowned out by the label (the concatenated design collapsed
+    to one drawing per class: see conditional_dcgan).
+    """
+
+    def __init__(self, *layers):
+        self.layers = list(layers)
+        self.num_classes = next(layer.num_classes for layer in layers if isinstance(layer, ConditionalBatchNorm))
+
+    def forward(self, z, y):
+        h = z
+        for layer in self.layers:
+            h = layer.forward(h, y) if isinstance(layer, ConditionalBatchNorm) else layer.forward(h)
+        return h
+
+    def backward(self, dout, param_grads=True, input_grad=True):
+        """Returns (dz, None); dz is None when input_grad=False (noise needs no gradient)."""
+        for i in reversed(range(len(self.layers))):
+            layer = self.layers[i]
+            if i == 0 and not input_grad and layer.params:
+                layer.backward(dout, param_grads=param_grads, input_grad=False)  # the first Dense: dW only
+                return None, None
+            dout = layer.backward(dout, param_grads=param_grads)
+            if isinstance(layer, ConditionalBatchNorm):
+                dout, _ = dout  # (dx, None): labels have no gradient
+        return dout, None
 
 
 class ConditionalDiscriminator(TwoInputNetwork):

@@ -17,6 +17,10 @@
 and, when the images were drawn for requested labels (a conditional GAN):
     label_accuracy          how often the judge's digit equals the requested label; 1 is best
     label_accuracy_by_label the same for each requested label 0..9 (None for a label never asked for)
+    variety_by_label        for each label, the mean distance between two of its samples in the judge's
+                            features over the same for real digits of that label (metrics.variety_by_label):
+                            1 as varied as the data, near 0 one image per label (None: too few samples)
+    variety                 the mean of variety_by_label over the labels asked for
 
 A number means little alone, so every report shows two reference rows, computed
 once by ``reference_values`` and stored in the judge's file:
@@ -45,6 +49,7 @@ from .metrics import (
     frechet_distance_from_stats,
     inception_score,
     toy2d_report,
+    variety_by_label,
 )
 
 REFERENCE_N = 1000  # the held-out digits, and as many noise images
@@ -125,6 +130,11 @@ def evaluate_images(images_uint8, n=None, judge=None, labels=None):
         accuracy, by_label = label_accuracy(logits.argmax(axis=1), np.asarray(labels[: len(x)], dtype=np.int64))
         result["label_accuracy"] = accuracy
         result["label_accuracy_by_label"] = [None if math.isnan(a) else a for a in by_label.tolist()]  # (JSON: null)
+        real_x, real_y = real_digits()
+        real_x, real_y = real_x[:-N_HELDOUT], real_y[:-N_HELDOUT]  # the FD's reference digits
+        variety = variety_by_label(feats, labels[: len(x)], judge.features(real_x), real_y)
+        result["variety_by_label"] = [None if math.isnan(v) else float(v) for v in variety]
+        result["variety"] = float(np.nanmean(variety)) if not np.isnan(variety).all() else math.nan
     return result
 
 
@@ -284,6 +294,12 @@ def format_report(result, references):
         by_label = "  ".join(f"{d}: {'-' if a is None else f'{a:.2f}'}"
                              for d, a in enumerate(result["label_accuracy_by_label"]))  # fmt: skip
         lines += [f"label accuracy (the judge's digit == the digit asked for): {result['label_accuracy']:.3f}",
+                  f"  by label asked for: {by_label}"]  # fmt: skip
+    if "variety" in result:
+        by_label = "  ".join(f"{d}: {'-' if v is None else f'{v:.2f}'}"
+                             for d, v in enumerate(result["variety_by_label"]))  # fmt: skip
+        lines += [(f"variety within a label (judge-feature spread / real digits' of that label; 1 = as varied "
+                   f"as the data, ~0 = one image): {result['variety']:.2f}"),
                   f"  by label asked for: {by_label}"]  # fmt: skip
     n_ref = int(references.get("n", REFERENCE_N))
     if result["n"] != n_ref:

@@ -187,6 +187,9 @@ def builtin_cases():
         ("Concat", "features", L.Concat(), [(4, 3), (4, 2)]),
         ("Concat", "channels", L.Concat(), [(2, 1, 3, 3), (2, 2, 3, 3)]),
         ("Projection", "train", L.Projection(), [(4, 5), (4, 5)]),
+        ("ConditionalBatchNorm", "train (N, C)", L.ConditionalBatchNorm(3, 4), [(6, 3), Labels(6, 4)]),
+        ("ConditionalBatchNorm", "train (N,C,H,W)", L.ConditionalBatchNorm(3, 4), [(3, 3, 2, 2), Labels(3, 4)]),
+        ("ConditionalBatchNorm", "eval (N,C,H,W)", L.ConditionalBatchNorm(3, 4).eval(), [(3, 3, 2, 2), Labels(3, 4)]),
     ]
 
 

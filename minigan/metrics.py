@@ -8,6 +8,9 @@ class probabilities p(y | x) (N, K) and a feature vector (N, d):
     inception_score(probs)               exp(E_x KL(p(y|x) || p(y))): confident AND varied; K is best
     class_histogram / classes_covered / class_kl
                                          which digits the samples are, and how far that is from the data
+    variety_by_label(feats, labels, real_feats, real_labels)
+                                         how varied the samples of each label are, against real
+                                         examples of that label: 1 as varied as the data, ~0 one image
 
 For the 2-D mixtures ring8 and grid25 no classifier is needed: ``toy2d_report``
 counts modes directly, as in the PacGAN paper.
@@ -121,6 +124,40 @@ def _xlogy(x, y):
     """x * log(y) elementwise, with 0 where x == 0 (the convention 0 log 0 = 0)."""
     xp = get_array_module(x)
     return xp.where(x > 0, x * xp.log(xp.where(x > 0, y, 1.0)), 0.0)
+
+
+def mean_pairwise_distance(feats):
+    """The mean of ||f_i - f_j|| over all pairs i != j of the rows of feats (n, d), n >= 2.
+
+    From the Gram matrix: ||f_i - f_j||^2 = |f_i|^2 + |f_j|^2 - 2 <f_i, f_j>  (one (n, n) product).
+    An unbiased estimate of the expected distance between two samples, so it does not
+    grow or shrink with n (unlike the FD's covariances).
+    """
+    f = _float64_2d(feats, "feats")
+    xp = get_array_module(f)
+    n = f.shape[0]
+    sq = (f * f).sum(axis=1)  # (n,)
+    d2 = xp.maximum(sq[:, None] + sq[None, :] - 2 * (f @ f.T), 0)  # (n, n), rounding can dip below 0
+    d2[xp.arange(n), xp.arange(n)] = 0  # i == j: exactly 0, not rounding noise
+    return float(xp.sqrt(d2).sum() / (n * (n - 1)))
+
+
+def variety_by_label(feats, labels, real_feats, real_labels, num_classes=10):
+    """(num_classes,) float64: for each label c, the mean pairwise distance of the samples drawn
+    for c, divided by the same for real examples of class c (features from the same network).
+
+    1.0: the samples of c are as varied as the real c's; near 0: one image drawn again and
+    again (collapse within a class, which the FD and the label accuracy can both miss).
+    nan for a label with fewer than two samples or real examples.
+    """
+    feats, real_feats = to_numpy(feats), to_numpy(real_feats)
+    labels, real_labels = np.asarray(to_numpy(labels)), np.asarray(to_numpy(real_labels))
+    out = np.full(num_classes, np.nan)
+    for c in range(num_classes):
+        mine, real = feats[labels == c], real_feats[real_labels == c]
+        if len(mine) >= 2 and len(real) >= 2:
+            out[c] = mean_pairwise_distance(mine) / mean_pairwise_distance(real)
+    return out
 
 
 def inception_score(probs, splits=10):

@@ -12,9 +12,10 @@ go with each model.
 from dataclasses import dataclass
 
 from .backend import manual_seed
-from .conditional import ConditionalDiscriminator, ConditionalGenerator
+from .conditional import ConditionalDiscriminator, ConditionalGenerator, ConditionalNormGenerator
 from .layers import (
     BatchNorm,
+    ConditionalBatchNorm,
     Conv2D,
     ConvTranspose2D,
     Dense,
@@ -120,29 +121,31 @@ def label_plane(num_classes, image_shape):
     return Sequential(Embedding(num_classes, h * w), Reshape((1, h, w)))  # (N, H*W) -> (N, 1, H, W)
 
 
-def conditional_dcgan(num_classes=10, latent_dim=128, channels=1, embedding_dim=50, seed=None):
+def conditional_dcgan(num_classes=10, latent_dim=128, channels=1, seed=None):
     """The DCGAN above, made to draw the class it is asked for.
 
-    G(z, y): [z, Embedding(num_classes, 50)(y)] (N, latent + 50) -> the DCGAN generator
+    G(z, y): the DCGAN generator with each BatchNorm made a ConditionalBatchNorm(., num_classes):
+             z -> Dense(latent, 7*7*128, no bias) -> CBN(y) -> LeakyReLU -> Reshape (128, 7, 7)
+             -> ConvTranspose2D(128, 64) -> CBN(y) -> LeakyReLU -> ConvTranspose2D(64, C) -> Tanh
     D(x, y): [x, label plane] (N, C + 1, 28, 28) -> the DCGAN discriminator's convolutions
              -> h (N, 6272) -> Dense(6272, 1)(h) + <Embedding(num_classes, 6272)(y), h>
-    The label enters D twice: as an extra input channel, so the first convolution can
-    compare strokes with the label, and in the projection term, which scores how well
-    the final features fit the label. The projection embedding starts small
+    In G the label sets a gain and a bias per feature map at both normalised layers;
+    z alone feeds the first Dense. (With the label's embedding concatenated to z
+    instead, G learned one drawing per class and ignored z: see benchmarks/RESULTS.md.)
+    In D the label enters twice: as an extra input channel, so the first convolution
+    can compare strokes with the label, and in the projection term, which scores how
+    well the final features fit the label. The projection embedding starts small
     (std 1/sqrt(6272)), so <e, h> starts at the size of the other term.
     """
     if seed is not None:
         manual_seed(seed)
     features = 7 * 7 * 128
-    G = ConditionalGenerator(
-        Embedding(num_classes, embedding_dim),
-        Sequential(
-            Dense(latent_dim + embedding_dim, features, bias=False), BatchNorm(features), LeakyReLU(0.2),
-            Reshape((128, 7, 7)),
-            ConvTranspose2D(128, 64, 5, stride=2, padding=2, output_padding=1, bias=False), BatchNorm(64),
-            LeakyReLU(0.2),
-            ConvTranspose2D(64, channels, 5, stride=2, padding=2, output_padding=1, bias=False), Tanh(),
-        ),
+    G = ConditionalNormGenerator(
+        Dense(latent_dim, features, bias=False), ConditionalBatchNorm(features, num_classes), LeakyReLU(0.2),
+        Reshape((128, 7, 7)),
+        ConvTranspose2D(128, 64, 5, stride=2, padding=2, output_padding=1, bias=False),
+        ConditionalBatchNorm(64, num_classes), LeakyReLU(0.2),
+        ConvTranspose2D(64, channels, 5, stride=2, padding=2, output_padding=1, bias=False), Tanh(),
     )  # fmt: skip
     D = ConditionalDiscriminator(
         label_plane(num_classes, (channels, 28, 28)),

@@ -24,6 +24,7 @@ from .data import DataError, Dataset, load_dataset
 from .diagnostics import diagnose, diversity
 from .fileio import atomic_write, remove_temp_files
 from .gan import GAN, HISTORY_KEYS
+from .layers.embedding import check_label_range
 from .losses import BCEObjective
 from .models import CONDITIONAL_MODELS, build, recipe
 from .optim import L1L2
@@ -33,7 +34,7 @@ from .progress import plural
 def settings_from(args_dict):
     """The run's settings: everything needed to rebuild data, model and trainer."""
     keys = ("model", "dataset", "data_dir", "subset", "epochs", "batch_size", "lr", "beta1", "beta2", "latent_dim",
-            "objective", "d_steps", "schedule", "label_smoothing", "seed", "device")  # fmt: skip
+            "objective", "d_steps", "schedule", "label_smoothing", "seed", "device", "label_column")  # fmt: skip
     return {k: args_dict.get(k) for k in keys}
 
 
@@ -59,7 +60,7 @@ def fill_defaults(settings):
 def load_data(settings):
     """The dataset named in the settings (a data.Dataset)."""
     return load_dataset(settings["dataset"], data_dir=settings.get("data_dir"), subset=settings.get("subset"),
-                        seed=settings["seed"])  # fmt: skip
+                        seed=settings["seed"], label_column=settings.get("label_column"))  # fmt: skip
 
 
 def data_for_sampling(settings):
@@ -107,16 +108,19 @@ NUM_CLASSES = 10  # what the conditional models are built for: digits and Fashio
 
 
 def check_labels(settings, dataset):
-    """A conditional model needs labels 0..9, one per example: refuse (DataError) data without them."""
+    """A conditional model needs labels 0..9, one per example: refuse (DataError) data without
+    them, naming the dataset and how to give labels. The labels' range is checked here, once,
+    so the Embedding layers need not check it (a device wait) on every pass."""
     if settings["model"] not in CONDITIONAL_MODELS:
         return
+    name = settings["dataset"]
     if dataset.y is None:
+        how = (f"pass --label-column NAME_OR_INDEX to take them from a column of {name}" if name.startswith("csv:")
+               else "use mnist, mnist-full, fashion-mnist, a folder: of sub-folders (one per class), or a csv: table "
+               "with --label-column")  # fmt: skip
         raise DataError(f"model {settings['model']!r} draws the class you ask for, so it trains on labelled data; "
-                        f"dataset {settings['dataset']!r} has no labels: use mnist, mnist-full, fashion-mnist or a "
-                        "folder: of sub-folders, one per class; or an unconditional --model")  # fmt: skip
-    if len(dataset.y) and (dataset.y.min() < 0 or dataset.y.max() >= NUM_CLASSES):
-        raise DataError(f"model {settings['model']!r} takes labels 0..{NUM_CLASSES - 1}; dataset "
-                        f"{settings['dataset']!r} has labels {dataset.y.min()}..{dataset.y.max()}")  # fmt: skip
+                        f"dataset {name!r} has no labels: {how}; or choose an unconditional --model")  # fmt: skip
+    check_label_range(dataset.y, NUM_CLASSES, f"model {settings['model']!r} on dataset {name!r}")
 
 
 def value_range(settings):

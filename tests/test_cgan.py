@@ -10,10 +10,21 @@ import pytest
 from minigan.backend import to_numpy
 from minigan.cgan import ConditionalGAN
 from minigan.checkpoint import load_checkpoint
-from minigan.conditional import ConditionalDiscriminator, ConditionalGenerator
+from minigan.conditional import ConditionalDiscriminator, ConditionalGenerator, ConditionalNormGenerator
 from minigan.data import DataError
 from minigan.gradcheck import check_layer
-from minigan.layers import BatchNorm, Dense, Embedding, Flatten, LeakyReLU, Reshape, Sequential, Tanh
+from minigan.layers import (
+    BatchNorm,
+    ConditionalBatchNorm,
+    ConvTranspose2D,
+    Dense,
+    Embedding,
+    Flatten,
+    LeakyReLU,
+    Reshape,
+    Sequential,
+    Tanh,
+)
 from minigan.models import conditional_dcgan, conditional_mlp_gan
 from minigan.train import fill_defaults, run
 
@@ -56,8 +67,39 @@ def test_builders_give_g_of_z_y_and_d_of_x_y(build, latent):
     G2, _ = build(num_classes=10, seed=0)
     for k, p in G.params.items():
         np.testing.assert_array_equal(p, G2.params[k])
-    with pytest.raises(ValueError, match=r"Embedding\(10, 50\): labels must lie in 0..9"):
-        G(z, np.array([0, 7, 10]))
+
+
+def small_norm_g():
+    """G(z, y): Dense(3, 4) CBN(y) LeakyReLU Reshape (1, 2, 2) ConvTranspose2D(1, 2, 3) CBN(y) Tanh -> (N, 2, 4, 4)."""
+    return ConditionalNormGenerator(Dense(3, 4), ConditionalBatchNorm(4, 3), LeakyReLU(0.2), Reshape((1, 2, 2)),
+                                    ConvTranspose2D(1, 2, 3), ConditionalBatchNorm(2, 3), Tanh())  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_the_label_normalised_generator_matches_central_differences(xp, mode):
+    rng = np.random.default_rng(0)
+    G = small_norm_g()
+    for layer in (G.layers[1], G.layers[5]):  # gains and biases away from 1 and 0, distinct per class
+        layer.params["gamma"][...] = rng.uniform(0.5, 1.5, layer.params["gamma"].shape)
+        layer.params["beta"][...] = rng.standard_normal(layer.params["beta"].shape)
+        layer.running_mean[...], layer.running_var[...] = rng.standard_normal(layer.num_features), 1.3
+    G = (G.eval() if mode == "eval" else G).to(device(xp))
+    report = check_layer(G, (xp.asarray(rng.standard_normal((6, 3))), xp.asarray(np.array([0, 2, 1, 2, 0, 2]))))
+    assert set(report.errors) == {"x1"} | set(G.params)
+    assert report.ok, str(report)
+    G.forward(xp.asarray(rng.standard_normal((6, 3)).astype(np.float32)), xp.asarray(np.array([0, 1, 2, 0, 1, 2])))
+    assert G.backward(xp.ones((6, 2, 4, 4), dtype=np.float32), input_grad=False) == (None, None)
+
+
+def test_out_of_range_labels_are_refused_at_sample_and_fit():
+    gan = tiny_gan()
+    z = np.zeros((2, 3), np.float32)
+    with pytest.raises(ValueError, match=r"sample: class labels must lie in 0..2, got label 3"):
+        gan.sample(z=z, labels=np.array([0, 3]))
+    x = np.zeros((4, 1, 2, 2), np.float32)
+    with pytest.raises(ValueError, match=r"fit: class labels must lie in 0..2, got label -1 \(at position 2"):
+        gan.fit(x, np.array([0, 1, -1, 2]), epochs=1, batch_size=2, progress=False)
+    assert gan.step == 0
 
 
 def test_the_label_changes_what_g_draws_and_how_d_judges():

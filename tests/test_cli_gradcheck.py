@@ -3,7 +3,7 @@
 from minigan import gradcheck, layers
 from minigan.cli import main
 
-BUILTIN = ["BatchNorm", "Concat", "Conv2D", "ConvTranspose2D", "Dense", "Dropout", "Embedding", "Flatten",
+BUILTIN = ["BatchNorm", "Concat", "ConditionalBatchNorm", "Conv2D", "ConvTranspose2D", "Dense", "Dropout", "Embedding", "Flatten",
            "LeakyReLU", "ReLU", "Pack", "Projection", "Reshape", "Sequential", "Sigmoid", "Tanh"]  # fmt: skip
 
 

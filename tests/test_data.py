@@ -395,6 +395,40 @@ def test_csv_errors(tmp_path, text, match):
         load_dataset(f"csv:{tmp_path / 't.csv'}")
 
 
+@pytest.mark.parametrize("column", ["kind", "1", "-2"], ids=["name", "position", "from the end"])
+def test_csv_label_column_gives_labels_and_leaves_the_table(tmp_path, column):
+    (tmp_path / "t.csv").write_text("height,kind,weight\n1.5,0,60\n1.7,2,80\n1.9,1,70\n")
+    ds = load_dataset(f"csv:{tmp_path / 't.csv'}", label_column=column)
+    assert ds.columns == ["height", "weight"] and ds.x.shape == (3, 2)
+    assert ds.y.dtype == np.int64
+    np.testing.assert_array_equal(ds.y, [0, 2, 1])
+    np.testing.assert_allclose(ds.from_model(ds.x, -1, 1), [[1.5, 60], [1.7, 80], [1.9, 70]], rtol=1e-6)
+    np.testing.assert_array_equal(ds.head(2).y, [0, 2])
+    assert load_dataset(f"csv:{tmp_path / 't.csv'}").y is None  # no --label-column: no labels
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "match"),
+    [
+        ("a,b\n1,2\n", "c", r"--label-column c: .* has no such column; its columns are a, b \(a name, or a position 0..1\)"),
+        ("a,b\n1,2\n", "2", "has no such column"),
+        ("a,b\n1,2.5\n3,1\n", "b", r"label column 'b': labels must be whole numbers 0, 1, 2, ...; data row 1 has 2.5"),
+        ("a,b\n1,1\n3,-1\n", "b", "data row 2 has -1"),
+        ("a\n1\n", "a", "the label column 'a' is its only column"),
+    ],
+    ids=["unknown name", "position past the end", "not whole", "negative", "nothing left"],
+)
+def test_csv_label_column_errors(tmp_path, text, column, match):
+    (tmp_path / "t.csv").write_text(text)
+    with pytest.raises(DataError, match=match):
+        load_dataset(f"csv:{tmp_path / 't.csv'}", label_column=column)
+
+
+def test_label_column_is_for_csv_only():
+    with pytest.raises(DataError, match="--label-column is for csv: tables; dataset 'ring8'"):
+        load_dataset("ring8", label_column="0")
+
+
 def test_write_csv_round_trip(tmp_path):
     values = rng.standard_normal((5, 2)) * [1, 1000]
     write_csv(tmp_path / "out.csv", values, ["x", "y, in grams"])

@@ -6,9 +6,10 @@ the layers, at most one host-to-device copy a step (the noise) plus one an epoch
 import numpy as np
 import pytest
 
+from minigan.cgan import ConditionalGAN
 from minigan.gan import GAN
 from minigan.losses import OBJECTIVES, get_objective
-from minigan.models import dcgan, mlp_gan
+from minigan.models import conditional_dcgan, conditional_mlp_gan, dcgan, mlp_gan
 
 pytestmark = pytest.mark.gpu
 DCGAN_LAUNCH_BUDGET = 300
@@ -17,6 +18,9 @@ DCGAN_LAUNCH_BUDGET = 300
 # the stand-in (518 and 181 before the fused chains and the one-sum row2im).
 DCGAN_PASSES_BUDGET = 200
 MLP_PASSES_BUDGET = 120
+# The conditional DCGAN's whole step at batch 64: 318 launches on the stand-in, the DCGAN's
+# 251 plus the label plane, the projection term and the conditional BatchNorms' one-hot products.
+CDCGAN_LAUNCH_BUDGET = 340
 
 
 def gpu_gan(build, latent_dim=16, **kw):
@@ -118,3 +122,43 @@ def test_the_networks_passes_fit_their_launch_budget(build, latent, budget, ledg
     before = ledger.total("launches")
     network_passes(G, D, objective, z, real)
     assert ledger.total("launches") - before <= budget, ledger.report("launches", top=40)
+
+
+def step_counts_labelled(gan, x, y, ledger, steps=3):
+    """step_counts for a conditional GAN: train_step(x, y)."""
+    gan.train_step(x, y)
+    before = {k: ledger.total(k) for k in ("syncs", "h2d", "launches")}
+    syncs_before = ledger.by_file("syncs")
+    for _ in range(steps):
+        gan.train_step(x, y)
+    per_step = {k: (ledger.total(k) - before[k]) / steps for k in before}
+    in_layers = {f: n - syncs_before.get(f, 0) for f, n in ledger.by_file("syncs").items() if "minigan/layers/" in f}
+    return per_step, {f: n for f, n in in_layers.items() if n}
+
+
+@pytest.mark.parametrize(("build", "latent"), [
+    (lambda: conditional_dcgan(latent_dim=16, seed=0), 16),
+    (lambda: conditional_mlp_gan(latent_dim=16, hidden=32, seed=0), 16),
+], ids=["cdcgan", "cmlp"])  # fmt: skip
+def test_a_conditional_step_waits_once_and_never_in_the_layers(build, latent, ledger):
+    """The labels stay on the device: no range check in the layers (Embedding's was a wait
+    every pass). Two host-to-device copies a step: the noise, and the fakes' labels."""
+    import cupy
+
+    G, D = build()
+    gan = ConditionalGAN(G, D, latent_dim=latent, seed=0).to("gpu")
+    y = cupy.asarray(np.arange(16) % 10)
+    per_step, in_layers = step_counts_labelled(gan, images(16), y, ledger)
+    assert per_step["syncs"] == 1, ledger.report("syncs")
+    assert per_step["h2d"] <= 2, ledger.report("h2d")  # the noise and the fakes' labels
+    assert in_layers == {}
+
+
+def test_the_conditional_dcgan_step_fits_its_launch_budget(ledger):
+    import cupy
+
+    G, D = conditional_dcgan(seed=0)
+    gan = ConditionalGAN(G, D, latent_dim=128, seed=0).to("gpu")
+    y = cupy.asarray(np.arange(64) % 10)
+    per_step, _ = step_counts_labelled(gan, images(64), y, ledger, steps=1)
+    assert per_step["launches"] <= CDCGAN_LAUNCH_BUDGET, ledger.report("launches", top=40)

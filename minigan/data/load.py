@@ -6,7 +6,7 @@ mnist-full      the 60,000 MNIST training digits (IDX files; downloaded once int
 fashion-mnist   the 60,000 Fashion-MNIST training images (IDX files)
 ring8, grid25   2-D Gaussian mixtures for watching mode collapse
 folder:PATH     your own PNG / JPEG images
-csv:PATH        your own numeric table
+csv:PATH        your own numeric table (labels from one of its columns: label_column)
 """
 
 import numpy as np
@@ -25,7 +25,8 @@ def _is_count(n):
     return isinstance(n, int | np.integer) and not isinstance(n, bool) and n > 0
 
 
-def load_dataset(name, data_dir=None, subset=None, seed=0, image_size=28, channels=1, n_points=100_000):
+def load_dataset(name, data_dir=None, subset=None, seed=0, image_size=28, channels=1, n_points=100_000,
+                 label_column=None):  # fmt: skip
     """Load dataset ``name`` as a Dataset (see dataset.py for the layout of each kind).
 
     data_dir:    a folder holding the files (mnist.npz, or the IDX files) instead of the default place.
@@ -34,6 +35,7 @@ def load_dataset(name, data_dir=None, subset=None, seed=0, image_size=28, channe
     image_size:  images come out image_size x image_size (MNIST-style digits are resized when not 28).
     channels:    1 (grey) or 3 (RGB) for images.
     n_points:    how many points ring8 and grid25 draw.
+    label_column: csv: only, the column (name or 0-based position) that holds the labels.
     """
     if subset is not None and not _is_count(subset):
         raise DataError(f"subset must be a positive whole number of examples, got {subset!r}")
@@ -44,6 +46,8 @@ def load_dataset(name, data_dir=None, subset=None, seed=0, image_size=28, channe
     if not _is_count(n_points):
         raise DataError(f"n_points must be a positive whole number, got {n_points!r}")
 
+    if label_column is not None and not name.startswith("csv:"):
+        raise DataError(f"--label-column is for csv: tables; dataset {name!r} brings its own labels (or none)")
     if name == "mnist":
         ds = load_mnist(data_dir)
     elif name == "mnist-full":
@@ -57,7 +61,7 @@ def load_dataset(name, data_dir=None, subset=None, seed=0, image_size=28, channe
     elif name.startswith("folder:") and name != "folder:":
         ds = load_folder(name.removeprefix("folder:"), image_size, channels)
     elif name.startswith("csv:") and name != "csv:":
-        ds = load_csv(name.removeprefix("csv:"))
+        ds = load_csv(name.removeprefix("csv:"), label_column)
     else:
         raise DataError(f"unknown dataset {name!r}: choose one of {', '.join(NAMES)}")
 

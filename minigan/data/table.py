@@ -48,14 +48,51 @@ def read_csv(path):
     return columns, values
 
 
-def load_csv(path):
-    """A table Dataset: x float32 (N, d) standardised, with columns, mean and std (float64 (d,))."""
+def column_index(columns, label_column, path):
+    """The position of ``label_column`` in ``columns``: a column's name, or else a
+    0-based position ("0" is the first column, "-1" the last)."""
+    name = str(label_column).strip()
+    if name in columns:
+        return columns.index(name)
+    try:
+        j = int(name)
+    except ValueError:
+        j = None
+    if j is None or not -len(columns) <= j < len(columns):
+        raise DataError(f"--label-column {label_column}: {path} has no such column; its columns are "
+                        f"{', '.join(columns)} (a name, or a position 0..{len(columns) - 1})")  # fmt: skip
+    return j % len(columns)
+
+
+def split_labels(columns, values, label_column, path):
+    """(columns, values, labels): the label column taken out of the table, as int64 (N,).
+    Labels must be whole numbers >= 0 (class 0, 1, ...)."""
+    j = column_index(columns, label_column, path)
+    labels = values[:, j]
+    bad = np.flatnonzero((labels != np.round(labels)) | (labels < 0))
+    if bad.size:
+        raise DataError(f"{path}, label column {columns[j]!r}: labels must be whole numbers 0, 1, 2, ...; "
+                        f"data row {bad[0] + 1} has {labels[bad[0]]:g}")  # fmt: skip
+    if len(columns) == 1:
+        raise DataError(f"{path}: the label column {columns[j]!r} is its only column; nothing is left to learn")
+    return columns[:j] + columns[j + 1 :], np.delete(values, j, axis=1), labels.astype(np.int64)
+
+
+def load_csv(path, label_column=None):
+    """A table Dataset: x float32 (N, d) standardised, with columns, mean and std (float64 (d,)).
+
+    label_column: a column's name or 0-based position; that column becomes the labels
+    y, int64 (N,), and is left out of x. None: no labels (y is None).
+    """
     columns, values = read_csv(path)
+    y = None
+    if label_column is not None:
+        columns, values, y = split_labels(columns, values, label_column, path)
     mean = values.mean(axis=0)  # (d,)
     std = values.std(axis=0)  # (d,) population std, so the standardised columns have std exactly 1
     std[std == 0] = 1.0  # constant columns: see the module docstring
     x = ((values - mean) / std).astype(np.float32)
-    return Dataset(name=f"csv:{path}", kind="table", x=x, columns=columns, mean=mean, std=std)
+    return Dataset(name=f"csv:{path}", kind="table", x=x, y=y, columns=columns, mean=mean, std=std)
 
 
 def write_csv(path, values, columns):

@@ -7,6 +7,7 @@ from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from .base import Layer
 from .conv import Conv2D, ConvTranspose2D
 from .conv_reference import col2im, im2col
+from .conditional_norm import ConditionalBatchNorm
 from .dense import Dense
 from .dropout import Dropout
 from .embedding import Embedding
@@ -18,6 +19,7 @@ from .shape import Flatten, Pack, Reshape
 __all__ = [
     "BatchNorm",
     "Concat",
+    "ConditionalBatchNorm",
     "Conv2D",
     "ConvTranspose2D",
     "Dense",

@@ -6,6 +6,18 @@ from ..backend import get_array_module, init_rng
 from .base import Layer
 
 
+def check_label_range(y, num_classes, where):
+    """Refuse labels outside 0..num_classes-1 (ValueError naming ``where``, the range
+    and the first bad label). Called once at the door (data, fit, sample): reading the
+    answer back from a GPU is a wait, which a layer's forward must not do every pass."""
+    xp = get_array_module(y)
+    bad = xp.flatnonzero((y < 0) | (y >= num_classes))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"{where}: class labels must lie in 0..{num_classes - 1}, got label {int(y[i])} "
+                         f"(at position {i}; {bad.size} out of range)")  # fmt: skip
+
+
 class Embedding(Layer):
     """e = W[y]: row y of a table, one learned vector per class.
 
@@ -37,18 +49,16 @@ class Embedding(Layer):
         self._init_grads()
 
     def check_labels(self, y):
-        """Refuse labels that are not integers in 0..num_embeddings-1 of shape (N,).
-        (The range check reads one boolean back from the device.)"""
+        """Refuse labels that are not integers of shape (N,): dtype and shape only, which
+        the host knows without waiting for the device. Their RANGE is checked once where
+        labels come in (``check_label_range``: the data, ``fit``, ``sample``), not here on
+        every pass; out-of-range labels would pick no row of one_hot."""
         dtype = getattr(y, "dtype", None)
         if dtype is None or dtype.kind not in "iu":
             given = type(y).__name__ if dtype is None else f"{dtype} labels"
             raise TypeError(f"{self!r}: expected integer class labels of shape (N,), got {given}")
         if y.ndim != 1:
             raise ValueError(f"{self!r}: expected integer class labels of shape (N,), got shape {y.shape}")
-        if y.size and bool(((y < 0) | (y >= self.num_embeddings)).any()):
-            low, high = int(y.min()), int(y.max())
-            raise ValueError(f"{self!r}: labels must lie in 0..{self.num_embeddings - 1}, got labels from "
-                             f"{low} to {high}")  # fmt: skip
 
     def forward(self, y):
         self.check_labels(y)
