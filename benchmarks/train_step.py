@@ -21,8 +21,8 @@ update through the frozen D (see minigan/gan.py). The script reports
 before/after of a change: "separate" (every weight in an array of its own, as before
 flat buffers), "flat" (the library as it is), "flat2" (Adam's passes on two threads),
 "same" (the library as it is again, on a second GAN: an A/A control that shows the
-noise), "copies1" (minigan's own copies and elementwise passes on one thread,
-``backend.CPU_THREADS = 1``), "before" (an older copy of the package, ``--before DIR``,
+noise), "copies1" / "copies2" (minigan's own copies and elementwise passes on one
+thread or on two, ``backend.CPU_THREADS``; one is the default), "before" (an older copy of the package, ``--before DIR``,
 imported beside this one). Settings that hold for the whole process (the malloc
 thresholds that ``GAN.fit`` sets on the CPU, set here as the trainer sets them) hold
 for every variant and PyTorch.
@@ -308,7 +308,7 @@ def main(argv=None):
     p.add_argument(
         "--variants",
         default="flat",
-        help="comma-separated minigan variants: separate, flat, flat2, same, copies1, before",
+        help="comma-separated minigan variants: separate, flat, flat2, same, copies1, copies2, before",
     )
     p.add_argument(
         "--before",
@@ -449,10 +449,10 @@ def variant_step(name, args, n):
         return lambda: gan.train_step(real)
     if name == "same":  # an A/A control: the library as it is, a second copy of the GAN
         return lambda: gan.train_step(real)
-    if name == "copies1":
+    if name in ("copies1", "copies2"):
 
         def step():
-            backend.CPU_THREADS, before = 1, backend.CPU_THREADS
+            backend.CPU_THREADS, before = int(name[-1]), backend.CPU_THREADS
             try:
                 gan.train_step(real)
             finally:
@@ -470,7 +470,7 @@ def variant_step(name, args, n):
 
         return step
     raise SystemExit(
-        f"{sys.argv[0]}: unknown variant {name!r}; expected separate, flat, flat2, same, copies1 or before"
+        f"{sys.argv[0]}: unknown variant {name!r}; expected separate, flat, flat2, same, copies1, copies2 or before"
     )
 
 

@@ -207,21 +207,27 @@ def keep_freed_memory():
 # BLAS runs its products on every core, but NumPy runs each copy and elementwise pass
 # on one. NumPy lets go of the interpreter lock inside a large copy or ufunc call, so
 # a second Python thread can run the other half of the images at the same time.
+# Measured on an idle 2-core Xeon (benchmarks/RESULTS.md, round 6), that made the
+# DCGAN step 4% SLOWER with 2 BLAS threads (OpenBLAS's own threads keep spinning on
+# the cores after each product), so it is off unless asked for: MINIGAN_CPU_THREADS=2
+# (or CPU_THREADS = 2) turns it on, to measure it on another machine.
 CPU_THREADS = None  # threads for minigan's own copies on the CPU (1 or 2); None: cpu_threads() decides
 _pool = None  # one worker thread, made on first use
 
 
 def cpu_threads():
-    """How many threads minigan's own copies use on the CPU: ``CPU_THREADS`` when set, else
-    the BLAS thread count the environment asks for (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS),
-    else the cores this process may run on; at most 2. So a run told to use one thread
-    uses one, and the step's copies use the cores its products use."""
+    """How many threads minigan's own copies use on the CPU (1 or 2): ``CPU_THREADS`` when
+    set, else MINIGAN_CPU_THREADS (default 1), never more than the BLAS thread count the
+    environment asks for (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS)."""
     if CPU_THREADS is not None:
         return CPU_THREADS
+    wanted = os.environ.get("MINIGAN_CPU_THREADS", "1")
+    n = int(wanted) if wanted.isdigit() else 1
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
         if os.environ.get(name, "").isdigit():
-            return max(1, min(2, int(os.environ[name])))
-    return max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+            n = min(n, int(os.environ[name]))
+            break
+    return max(1, min(2, n))
 
 
 SPLIT_ELEMENTS = 1 << 18  # a pass over fewer array elements stays on one thread (a hand-over costs ~30 us)

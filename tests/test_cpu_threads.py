@@ -76,12 +76,17 @@ def test_training_steps_are_the_same_on_one_and_two_threads(threads):
 
 def test_cpu_threads_follows_the_setting_and_the_environment(monkeypatch):
     monkeypatch.setattr(backend, "CPU_THREADS", None)
-    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
-    assert backend.cpu_threads() == 1
+    monkeypatch.delenv("MINIGAN_CPU_THREADS", raising=False)
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "8")
+    assert backend.cpu_threads() == 1  # off unless asked for (it was measured slower)
+    monkeypatch.setenv("MINIGAN_CPU_THREADS", "2")
+    assert backend.cpu_threads() == 2
+    monkeypatch.setenv("MINIGAN_CPU_THREADS", "8")
     assert backend.cpu_threads() == 2  # at most 2
-    monkeypatch.setattr(backend, "CPU_THREADS", 1)
-    assert backend.cpu_threads() == 1
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    assert backend.cpu_threads() == 1  # never more than BLAS is told to use
+    monkeypatch.setattr(backend, "CPU_THREADS", 2)
+    assert backend.cpu_threads() == 2
 
 
 def test_in_halves_covers_every_item_once_and_passes_errors_on(threads):
