@@ -69,6 +69,13 @@ def module_for(device):
     raise ValueError(f"unknown device {device!r}: expected 'cpu' or 'gpu'")
 
 
+def values_readable_now(x):
+    """True when reading values of array ``x`` on the host costs no wait for a device (a
+    NumPy array). Layers then check their inputs' values (e.g. a label's range) on every
+    pass; a GPU array's values are checked once where they come in, not in every forward."""
+    return get_array_module(x) is np
+
+
 def device_of(x):
     """``"cpu"`` or ``"gpu"``: where array ``x`` lives."""
     return "cpu" if get_array_module(x) is np else "gpu"

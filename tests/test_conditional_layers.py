@@ -86,6 +86,19 @@ def test_embedding_forward_and_backward_never_wait_for_the_device(ledger):
     assert ledger.total("syncs") == waits, ledger.report("syncs")
 
 
+@pytest.mark.parametrize("bad", [10, -1], ids=["too large", "negative"])
+def test_layers_with_labels_check_their_range_on_the_cpu(bad):
+    """On the CPU reading the labels costs no wait, so the layer itself names a bad label:
+    without it, NumPy would raise a bare IndexError for 10 and silently wrap -1 to row 9."""
+    from minigan.layers import ConditionalBatchNorm
+
+    y = np.array([0, bad, 3])
+    with pytest.raises(ValueError, match=rf"Embedding\(10, 4\): class labels must lie in 0..9, got label {bad}"):
+        Embedding(10, 4).forward(y)
+    with pytest.raises(ValueError, match=rf"ConditionalBatchNorm\(2, 10\): .* got label {bad}"):
+        ConditionalBatchNorm(2, 10).forward(np.ones((3, 2), np.float32), y)
+
+
 def test_embedding_refuses_a_list():
     with pytest.raises(TypeError, match=r"Embedding\(10, 4\): expected integer class labels .* got list"):
         Embedding(10, 4).forward([1, 2])

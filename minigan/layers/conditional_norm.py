@@ -2,8 +2,9 @@
 
 import numpy as np
 
-from ..backend import get_array_module
+from ..backend import get_array_module, values_readable_now
 from .base import Layer
+from .embedding import check_label_range
 from .norm import batchnorm_dx, inverse_std, moving_average
 
 
@@ -48,6 +49,8 @@ class ConditionalBatchNorm(Layer):
         if getattr(y, "shape", None) != x.shape[:1] or y.dtype.kind not in "iu":
             raise ValueError(f"{self!r}: expected integer labels of shape ({x.shape[0]},), got "
                              f"{getattr(y, 'dtype', type(y).__name__)} {getattr(y, 'shape', '')}")  # fmt: skip
+        if values_readable_now(y):  # on the GPU, checked once where the labels come in
+            check_label_range(y, self.num_classes, repr(self))
 
     def forward(self, x, y):
         self._check(x, y)

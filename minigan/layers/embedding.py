@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ..backend import get_array_module, init_rng
+from ..backend import get_array_module, init_rng, values_readable_now
 from .base import Layer
 
 
@@ -29,8 +29,9 @@ class Embedding(Layer):
         dW = one_hot(y).T @ dout     (num_embeddings, embedding_dim)
     Row c of dW sums dout over the examples labelled c: a label seen twice in a
     batch gets both gradients. (A scatter-add, dW[y] += dout, would LOSE one of them
-    with plain indexing, and NumPy's np.add.at does not reach the GPU; the one-hot
-    product is one matrix product on either device.)
+    with plain indexing; np.add.at or cupyx.scatter_add would keep both, but on a GPU
+    they add with atomics, in an order that can change from run to run. The one-hot
+    product is one ordinary matrix product on either device: the same numbers every run.)
     Labels are not differentiable: backward returns None.
 
     Initialisation: W ~ N(0, std^2); std = 1 is PyTorch's nn.Embedding. A smaller std
@@ -49,16 +50,18 @@ class Embedding(Layer):
         self._init_grads()
 
     def check_labels(self, y):
-        """Refuse labels that are not integers of shape (N,): dtype and shape only, which
-        the host knows without waiting for the device. Their RANGE is checked once where
-        labels come in (``check_label_range``: the data, ``fit``, ``sample``), not here on
-        every pass; out-of-range labels would pick no row of one_hot."""
+        """Refuse labels that are not integers of shape (N,) in 0..num_embeddings-1. On the
+        GPU only dtype and shape are checked here (the host knows them without waiting for
+        the device); the RANGE of GPU labels is checked once where they come in
+        (``check_label_range``: the data, ``fit``, ``sample``), not on every pass."""
         dtype = getattr(y, "dtype", None)
         if dtype is None or dtype.kind not in "iu":
             given = type(y).__name__ if dtype is None else f"{dtype} labels"
             raise TypeError(f"{self!r}: expected integer class labels of shape (N,), got {given}")
         if y.ndim != 1:
             raise ValueError(f"{self!r}: expected integer class labels of shape (N,), got shape {y.shape}")
+        if values_readable_now(y):
+            check_label_range(y, self.num_embeddings, repr(self))
 
     def forward(self, y):
         self.check_labels(y)
