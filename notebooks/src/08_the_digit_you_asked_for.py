@@ -219,6 +219,14 @@ print(check_layer(Projection(), (h, e)))
 # A projection sees the label only **after** $\phi$ has turned the image into features; a label plane shows it to
 # the very first layer. A network can use either, or both.
 #
+# A generator has one more door: its **BatchNorm**. `ConditionalBatchNorm(C, K)` normalises as BatchNorm does, then
+# scales and shifts with the label's own row of two $(K, C)$ tables, $\text{out} = \gamma[y]\,\hat{x} + \beta[y]$.
+# Its parameter gradients are your exercise's one-hot product again, $d\gamma = \operatorname{onehot}(y)^\top
+# \sum_{\text{positions}} (dout \odot \hat{x})$ and $d\beta = \operatorname{onehot}(y)^\top \sum_{\text{positions}}
+# dout$, and `minigan gradcheck` checks them. `conditional_dcgan`'s generator takes the label this way, at every
+# normalised layer, and leaves its first layer to $z$ alone: with the label's embedding joined to $z$ instead, that
+# DCGAN learned one drawing per digit and ignored its noise (`benchmarks/RESULTS.md` has the measurements).
+#
 # ## The two conditional networks
 #
 # `minigan.models` builds two pairs: `conditional_mlp_gan` (Dense layers; a few seconds per epoch on a CPU) and
