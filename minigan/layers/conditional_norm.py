@@ -5,7 +5,7 @@ import numpy as np
 from ..backend import get_array_module, values_readable_now
 from .base import Layer
 from .embedding import check_label_range
-from .norm import batchnorm_dx, inverse_std, moving_average
+from .norm import batchnorm_dx, centre_and_scale
 
 
 class ConditionalBatchNorm(Layer):
@@ -58,19 +58,7 @@ class ConditionalBatchNorm(Layer):
         self.axes = (0,) if x.ndim == 2 else (0, 2, 3)
         shape = (1, -1) if x.ndim == 2 else (1, -1, 1, 1)  # broadcast (C,) against x
         per_example = (-1, self.num_features) + (() if x.ndim == 2 else (1, 1))  # (N, C) or (N, C, 1, 1)
-        if self.training:
-            m = x.size // self.num_features
-            if m < 2:
-                raise ValueError(f"{self!r}: training needs more than 1 value per channel, got input {x.shape}")
-            mean = x.mean(axis=self.axes)  # (C,)
-            x_centered = x - mean.reshape(shape)
-            var = (x_centered * x_centered).mean(axis=self.axes)  # (C,), biased (as x.var)
-            self.running_mean[...] = moving_average(self.running_mean, mean, self.momentum, 1.0)
-            self.running_var[...] = moving_average(self.running_var, var, self.momentum, m / (m - 1))  # unbiased
-        else:
-            mean, var = self.running_mean, self.running_var
-            x_centered = x - mean.reshape(shape)
-        self.inv_std = inverse_std(var, var.dtype.type(self.eps)).reshape(shape)  # (1, C) or (1, C, 1, 1)
+        x_centered, self.inv_std = centre_and_scale(self, x, shape)  # BatchNorm's statistics, shared by all classes
         self.x_hat = x_centered * self.inv_std
         self.one_hot = (y[:, None] == xp.arange(self.num_classes)).astype(x.dtype)  # (N, num_classes)
         self.g = (self.one_hot @ self.params["gamma"]).reshape(per_example)  # each example's gain

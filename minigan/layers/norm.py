@@ -32,6 +32,28 @@ def batchnorm_dx(scale, dout, mean_dout, x_hat, mean_dout_xhat):
     return scale * (dout - mean_dout - x_hat * mean_dout_xhat)
 
 
+def centre_and_scale(layer, x, shape):
+    """x - mean and 1 / sqrt(var + eps), per channel, for a BatchNorm-like ``layer``.
+
+    Training: the batch's mean and (biased) var over ``layer.axes``, and the running
+    statistics moved towards them; eval: the running statistics. ``shape`` broadcasts
+    a (C,) vector against x. Returns (x_centered like x, inv_std of ``shape``).
+    """
+    if layer.training:
+        m = x.size // layer.num_features
+        if m < 2:
+            raise ValueError(f"{layer!r}: training needs more than 1 value per channel, got input {x.shape}")
+        mean = x.mean(axis=layer.axes)  # (C,)
+        x_centered = x - mean.reshape(shape)
+        var = (x_centered * x_centered).mean(axis=layer.axes)  # (C,), biased (as x.var)
+        layer.running_mean[...] = moving_average(layer.running_mean, mean, layer.momentum, 1.0)
+        layer.running_var[...] = moving_average(layer.running_var, var, layer.momentum, m / (m - 1))  # unbiased
+    else:
+        mean, var = layer.running_mean, layer.running_var
+        x_centered = x - mean.reshape(shape)
+    return x_centered, inverse_std(var, var.dtype.type(layer.eps)).reshape(shape)  # (1, C) or (1, C, 1, 1)
+
+
 class BatchNorm(Layer):
     """y = gamma * x_hat + beta,   x_hat = (x - mean) / sqrt(var + eps), per channel.
 
@@ -76,19 +98,7 @@ class BatchNorm(Layer):
         self._check(x)
         self.axes = (0,) if x.ndim == 2 else (0, 2, 3)
         shape = (1, -1) if x.ndim == 2 else (1, -1, 1, 1)  # broadcast (C,) against x
-        if self.training:
-            m = x.size // self.num_features
-            if m < 2:
-                raise ValueError(f"{self!r}: training needs more than 1 value per channel, got input {x.shape}")
-            mean = x.mean(axis=self.axes)  # (C,)
-            x_centered = x - mean.reshape(shape)
-            var = (x_centered * x_centered).mean(axis=self.axes)  # (C,), biased (as x.var)
-            self.running_mean[...] = moving_average(self.running_mean, mean, self.momentum, 1.0)
-            self.running_var[...] = moving_average(self.running_var, var, self.momentum, m / (m - 1))  # unbiased
-        else:
-            mean, var = self.running_mean, self.running_var
-            x_centered = x - mean.reshape(shape)
-        self.inv_std = inverse_std(var, var.dtype.type(self.eps)).reshape(shape)  # (1, C) or (1, C, 1, 1)
+        x_centered, self.inv_std = centre_and_scale(self, x, shape)
         self.x_hat, y = normalise(x_centered, self.inv_std, self.params["gamma"].reshape(shape),
                                   self.params["beta"].reshape(shape))  # fmt: skip
         return y
