@@ -245,6 +245,16 @@ def default_judge():
     return _default
 
 
+def judge_or_none():
+    """``default_judge()``, or None after printing why it cannot be loaded: a notebook
+    then skips the cells that need the judge instead of stopping."""
+    try:
+        return default_judge()
+    except JudgeError as e:
+        print("The judge is not available here:", e)
+        return None
+
+
 def judge_probs(images, judge=None, batch_size=500):
     """Softmax probabilities p(y | x), float64 (N, 10), from ``judge`` (default: the shipped one)."""
     return (judge or default_judge()).probs(images, batch_size)

@@ -144,3 +144,15 @@ def test_judge_file_from_environment(tmp_path, monkeypatch):
 def test_build_judge_is_seeded():
     a, b = build_judge(seed=3), build_judge(seed=3)
     assert all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
+
+
+def test_judge_or_none_says_why_and_gives_none(tmp_path, monkeypatch, capsys):
+    """The notebooks' way to the judge: a missing weight file prints the reason, and the cell goes on."""
+    import minigan.judge as judge_module
+
+    monkeypatch.setattr(judge_module, "_default", None)
+    monkeypatch.setenv("MINIGAN_JUDGE", str(tmp_path / "missing.npz"))
+    assert judge_module.judge_or_none() is None
+    assert "The judge is not available here:" in capsys.readouterr().out
+    monkeypatch.delenv("MINIGAN_JUDGE")
+    assert judge_module.judge_or_none() is judge_module.default_judge()  # the shipped judge loads

@@ -198,14 +198,10 @@ plt.show()
 # %%
 # ---- JUDGE METRICS -----------------------------------------------------------------------------------
 # Scores the generator's samples with the judge classifier when its weights (shipped inside the package) load.
-try:
-    from minigan.evaluate import evaluate_images
-    from minigan.judge import default_judge
+from minigan.evaluate import evaluate_images
+from minigan.judge import judge_or_none
 
-    judge = default_judge()
-except (ImportError, ValueError) as e:  # ValueError: the judge's JudgeError (e.g. its weights are missing)
-    judge = None
-    print("The judge is not available here:", e)
+judge = judge_or_none()  # None, with the reason printed, where its weights cannot be loaded
 
 if judge is not None:
     from minigan.evaluate import real_digits

@@ -340,14 +340,10 @@ plt.show()
 
 # %%
 # ---- LABEL ACCURACY -----------------------------------------------------------------------------------
-try:
-    from minigan.evaluate import evaluate_images, real_digits
-    from minigan.judge import default_judge
+from minigan.evaluate import evaluate_images, real_digits
+from minigan.judge import judge_or_none
 
-    judge = default_judge()
-except (ImportError, ValueError) as e:  # ValueError: the judge's JudgeError (e.g. its weights are missing)
-    judge = None
-    print("The judge is not available here:", e)
+judge = judge_or_none()  # None, with the reason printed, where its weights cannot be loaded
 
 if judge is not None:
     N_SAMPLES = 200 if FAST else 1000

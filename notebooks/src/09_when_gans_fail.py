@@ -265,14 +265,10 @@ show_images(samples, value_range=r.value_range, nrow=16, title="classic MLP GAN:
 # %%
 # ---- JUDGE METRICS -----------------------------------------------------------------------------------
 # How many digits do the samples cover? Needs the judge's weights (shipped inside the package).
-try:
-    from minigan.evaluate import evaluate_images
-    from minigan.judge import default_judge
+from minigan.evaluate import evaluate_images
+from minigan.judge import judge_or_none
 
-    judge = default_judge()
-except (ImportError, ValueError) as e:  # ValueError: the judge's JudgeError (e.g. its weights are missing)
-    judge = None
-    print("The judge is not available here:", e)
+judge = judge_or_none()  # None, with the reason printed, where its weights cannot be loaded
 
 if judge is not None:
     pixels = digits.from_model(samples, *r.value_range)  # uint8 (64, 1, 28, 28)
