@@ -105,3 +105,29 @@ def ledger():
 
     with recording() as counts:
         yield counts
+
+
+@pytest.fixture
+def straight_and_resumed(tmp_path):
+    """A function of a run's settings: it trains 2 epochs straight, and 1 epoch that is
+    stopped and resumed to 2, in tmp_path; asserts that every array of the two final
+    checkpoints (all but the settings) is equal bit for bit; returns them (straight, resumed)."""
+
+    def compare(settings):
+        from minigan.checkpoint import load_checkpoint
+        from minigan.train import run
+
+        run({**settings, "epochs": 2}, str(tmp_path / "straight"), progress=False)
+        run({**settings, "epochs": 1}, str(tmp_path / "split"), progress=False)
+        ckpt = load_checkpoint(str(tmp_path / "split" / "checkpoint.npz"))
+        assert int(ckpt["epoch"]) == 1
+        run({**settings, "epochs": 2}, str(tmp_path / "split"), resume_ckpt=ckpt, progress=False)
+        a = load_checkpoint(str(tmp_path / "straight" / "checkpoint.npz"))
+        b = load_checkpoint(str(tmp_path / "split" / "checkpoint.npz"))
+        assert a.keys() == b.keys()
+        for k in a:
+            if k != "settings":
+                np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+        return a, b
+
+    return compare

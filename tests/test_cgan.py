@@ -174,20 +174,12 @@ SETTINGS = dict(model="cmlp", dataset="mnist", data_dir=None, subset=128, epochs
 
 
 @pytest.mark.parametrize("model", ["cmlp", "cdcgan"])
-def test_resume_is_bit_exact(tmp_path, model):
+def test_resume_is_bit_exact(straight_and_resumed, model):
     """2 epochs straight == 1 epoch, stop, resume to 2: weights, optimizers, label stream, history."""
     s = fill_defaults({**SETTINGS, "model": model, "subset": 64 if model == "cdcgan" else 128,
                        "batch_size": 32})  # fmt: skip
-    run({**s, "epochs": 2}, str(tmp_path / "straight"), progress=False)
-    run({**s, "epochs": 1}, str(tmp_path / "split"), progress=False)
-    ckpt = load_checkpoint(str(tmp_path / "split" / "checkpoint.npz"))
-    run({**s, "epochs": 2}, str(tmp_path / "split"), resume_ckpt=ckpt, progress=False)
-    a = load_checkpoint(str(tmp_path / "straight" / "checkpoint.npz"))
-    b = load_checkpoint(str(tmp_path / "split" / "checkpoint.npz"))
-    assert "rng.labels" in a and a.keys() == b.keys()
-    for k in a:
-        if k != "settings":
-            np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    a, _ = straight_and_resumed(s)  # (every array equal, the label stream's included)
+    assert "rng.labels" in a
 
 
 def test_a_checkpoint_without_the_label_stream_is_refused(tmp_path):

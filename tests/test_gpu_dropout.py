@@ -199,23 +199,14 @@ def settings(**kw):
     return fill_defaults({**SETTINGS, **kw})
 
 
-def test_a_gpu_run_resumed_on_the_gpu_is_the_uninterrupted_run(tmp_path):
+def test_a_gpu_run_resumed_on_the_gpu_is_the_uninterrupted_run(straight_and_resumed):
     """2 epochs straight == 1 epoch, stop, resume to 2: every array of the checkpoint, bit for bit
     (weights, Adam, the masks' counters: the Dropouts drew what they would have drawn)."""
     s = settings()
-    run({**s, "epochs": 2}, str(tmp_path / "straight"), progress=False)
-    run({**s, "epochs": 1}, str(tmp_path / "split"), progress=False)
-    ckpt = load_checkpoint(str(tmp_path / "split" / "checkpoint.npz"))
-    run({**s, "epochs": 2}, str(tmp_path / "split"), resume_ckpt=ckpt, progress=False)
-    a = load_checkpoint(str(tmp_path / "straight" / "checkpoint.npz"))
-    b = load_checkpoint(str(tmp_path / "split" / "checkpoint.npz"))
-    assert a.keys() == b.keys()
+    a, _ = straight_and_resumed(s)
     dropouts = [path for path, _ in dropout_layers(make_gan(s, load_data(s)).D)]
     assert len(dropouts) == 2
     assert not any(".rng." in k for k in a if k[0] in "GD")
-    for k in a:
-        if k != "settings":
-            np.testing.assert_array_equal(a[k], b[k], err_msg=k)
     for path in dropouts:
         assert a[f"D.counter_rng.{path}"][1] > 0  # masks were drawn (and saved)
 
