@@ -41,6 +41,15 @@ def _exercise_cells(path):
     return cells
 
 
+def _every_exercise(paths):
+    """``_exercise_cells`` over the notebooks ``paths``, which hold every exercise that has a checker."""
+    exercises = {}
+    for path in paths:
+        exercises.update(_exercise_cells(path))
+    assert set(exercises) == set(CHECKERS)
+    return exercises
+
+
 def _solution_bodies():
     """{name: the statements of each reference solution after its docstring, as source lines}."""
     text = (NOTEBOOK_DIR / "solutions.py").read_text()
@@ -68,10 +77,7 @@ def test_student_release_has_stubs_and_no_solutions(tmp_path):
         assert got.read_text() == want.read_text(), f"{got.name} differs from the committed notebook"
     assert not (tmp_path / "solutions.py").exists()
 
-    exercises = {}
-    for path in written:
-        exercises.update(_exercise_cells(path))
-    assert set(exercises) == set(CHECKERS)
+    exercises = _every_exercise(written)
     bodies = _solution_bodies()
     for name, source in exercises.items():
         assert "raise NotImplementedError" in source, name
@@ -82,10 +88,7 @@ def test_student_release_has_stubs_and_no_solutions(tmp_path):
 def test_instructor_release_fills_in_every_exercise(tmp_path):
     written = _release("instructor", tmp_path)
     assert (tmp_path / "solutions.py").read_text() == (NOTEBOOK_DIR / "solutions.py").read_text()
-    exercises = {}
-    for path in written:
-        exercises.update(_exercise_cells(path))
-    assert set(exercises) == set(CHECKERS)
+    exercises = _every_exercise(written)
     bodies = _solution_bodies()
     for name, source in exercises.items():
         assert "raise NotImplementedError" not in source, name
