@@ -103,11 +103,12 @@ def _dataset_name(text):
         return text
     kind, _, path = text.partition(":")
     if kind in ("folder", "csv") and path:
-        return f"{kind}:{os.path.abspath(os.path.expanduser(path))}"
+        return f"{kind}:{_folder_path(path)}"
     raise argparse.ArgumentTypeError(f"unknown dataset {text!r}: choose from {', '.join(NAMES)}")
 
 
 def _folder_path(text):
+    """A path as typed (relative, or starting with ~), made absolute."""
     return os.path.abspath(os.path.expanduser(text))
 
 

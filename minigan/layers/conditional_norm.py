@@ -5,7 +5,7 @@ import numpy as np
 from ..backend import get_array_module, values_readable_now
 from .base import Layer
 from .embedding import check_label_range
-from .norm import batchnorm_dx, centre_and_scale
+from .norm import batchnorm_dx, centre_and_scale, check_channels
 
 
 class ConditionalBatchNorm(Layer):
@@ -42,10 +42,7 @@ class ConditionalBatchNorm(Layer):
         self.running_var = np.ones(num_features, dtype=np.float32)
 
     def _check(self, x, y):
-        C = self.num_features
-        if getattr(x, "ndim", 0) not in (2, 4) or x.shape[1] != C:
-            raise ValueError(f"{self!r}: expected input of shape (N, {C}) or (N, {C}, h, w), "
-                             f"got {getattr(x, 'shape', type(x).__name__)}")  # fmt: skip
+        check_channels(self, x)
         if getattr(y, "shape", None) != x.shape[:1] or y.dtype.kind not in "iu":
             raise ValueError(f"{self!r}: expected integer labels of shape ({x.shape[0]},), got "
                              f"{getattr(y, 'dtype', type(y).__name__)} {getattr(y, 'shape', '')}")  # fmt: skip

@@ -32,6 +32,14 @@ def batchnorm_dx(scale, dout, mean_dout, x_hat, mean_dout_xhat):
     return scale * (dout - mean_dout - x_hat * mean_dout_xhat)
 
 
+def check_channels(layer, x):
+    """Refuse an input that is not (N, C) or (N, C, h, w) with C = ``layer.num_features``."""
+    C = layer.num_features
+    if getattr(x, "ndim", 0) not in (2, 4) or x.shape[1] != C:
+        raise ValueError(f"{layer!r}: expected input of shape (N, {C}) or (N, {C}, h, w), "
+                         f"got {getattr(x, 'shape', type(x).__name__)}")  # fmt: skip
+
+
 def centre_and_scale(layer, x, shape):
     """x - mean and 1 / sqrt(var + eps), per channel, for a BatchNorm-like ``layer``.
 
@@ -86,16 +94,8 @@ class BatchNorm(Layer):
         self.running_mean = np.zeros(num_features, dtype=np.float32)
         self.running_var = np.ones(num_features, dtype=np.float32)
 
-    def _check(self, x):
-        C = self.num_features
-        if getattr(x, "ndim", 0) not in (2, 4) or x.shape[1] != C:
-            raise ValueError(
-                f"{self!r}: expected input of shape (N, {C}) or (N, {C}, h, w), "
-                f"got {getattr(x, 'shape', type(x).__name__)}"
-            )
-
     def forward(self, x):
-        self._check(x)
+        check_channels(self, x)
         self.axes = (0,) if x.ndim == 2 else (0, 2, 3)
         shape = (1, -1) if x.ndim == 2 else (1, -1, 1, 1)  # broadcast (C,) against x
         x_centered, self.inv_std = centre_and_scale(self, x, shape)
