@@ -7,6 +7,7 @@ GPU array is seen or the GPU is asked for; nothing here moves data between
 devices unless you call ``to_device``.
 """
 
+import contextlib
 import contextvars
 import functools
 import os
@@ -212,20 +213,23 @@ def keep_freed_memory():
 
 # ---- the CPU's second core ------------------------------------------------------
 # BLAS runs its products on every core, but NumPy runs each copy and elementwise pass
-# on one. NumPy lets go of the interpreter lock inside a large copy or ufunc call, so
-# a second Python thread can run the other half of the images at the same time.
-# Measured on an idle 2-core Xeon (benchmarks/RESULTS.md, round 6), that made the
-# DCGAN step 4% SLOWER with 2 BLAS threads (OpenBLAS's own threads keep spinning on
-# the cores after each product), so it is off unless asked for: MINIGAN_CPU_THREADS=2
-# (or CPU_THREADS = 2) turns it on, to measure it on another machine.
-CPU_THREADS = None  # threads for minigan's own copies on the CPU (1 or 2); None: cpu_threads() decides
+# on one. NumPy lets go of the interpreter lock inside a large product, copy or ufunc
+# call, so a second Python thread can work on the other half of the images at the same
+# time. On a 2-core machine (a hosted notebook's usual size) that is how minigan uses
+# both cores while it trains (``both_cores``): the BLAS on one thread, and each product,
+# copy and pass of a step cut in two halves, one on each core, so that each core goes
+# on with the images it already holds in its cache. Tried the other way round first
+# (BLAS on both cores, only the copies split), it was slower: OpenBLAS's threads keep
+# spinning on both cores after each product (benchmarks/RESULTS.md, rounds 6 and 7).
+CPU_THREADS = None  # threads for minigan's own work on the CPU (1 or 2); None: cpu_threads() decides
 _pool = None  # one worker thread, made on first use
 
 
 def cpu_threads():
-    """How many threads minigan's own copies use on the CPU (1 or 2): ``CPU_THREADS`` when
-    set, else MINIGAN_CPU_THREADS (default 1), never more than the BLAS thread count the
-    environment asks for (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS)."""
+    """How many threads minigan's own products and copies use on the CPU (1 or 2):
+    ``CPU_THREADS`` when set (``both_cores`` sets it), else MINIGAN_CPU_THREADS
+    (default 1), never more than the BLAS thread count the environment asks for
+    (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS)."""
     if CPU_THREADS is not None:
         return CPU_THREADS
     wanted = os.environ.get("MINIGAN_CPU_THREADS", "1")
@@ -238,20 +242,32 @@ def cpu_threads():
 
 
 SPLIT_ELEMENTS = 1 << 18  # a pass over fewer array elements stays on one thread (a hand-over costs ~30 us)
+SPLIT_MACS = 1 << 25  # so does a product of fewer multiply-adds (32M: about 0.3 ms on one core);
+# its halves then stay far above the sizes for which OpenBLAS picks kernels of its own
+# for small products (up to about 2M multiply-adds on a Xeon with AVX-512), which sum
+# in another order: a half in one of those would change the product's last bits.
 
 
-def in_halves(xp, fn, n, elements):
+def in_halves(xp, fn, n, elements, minimum=None, cut=False):
     """Run ``fn(lo, hi)`` over the items 0..n-1: as fn(0, n//2) on a worker thread and
-    fn(n//2, n) on this one when xp is NumPy, n >= 2, the pass writes at least
-    ``SPLIT_ELEMENTS`` array elements (``elements``) and ``cpu_threads()`` is 2; else as
-    fn(0, n) (always on a GPU, where one call over all n is what keeps it busy).
+    fn(n//2, n) on this one when xp is NumPy, n >= 2, the pass does at least ``minimum``
+    (default ``SPLIT_ELEMENTS``) units of work (``elements``) and ``cpu_threads()`` is
+    2; else as fn(0, n) (always on a GPU, where one call over all n is what keeps it busy).
 
     fn must write its results into arrays the caller made, each item's only by the
     call that owns it: the two halves then give the numbers one call gives, bit for bit.
+    cut=True: on the CPU always two calls, fn(0, n//2) then fn(n//2, n), on one thread
+    when not on two, for an fn whose numbers depend on where the items are cut (a sum
+    over them, added up half by half): the same numbers on one thread and on two.
     The worker runs in a copy of the caller's context, so ``np.errstate`` holds there too.
     """
-    if xp is not np or n < 2 or elements < SPLIT_ELEMENTS or cpu_threads() < 2:
-        fn(0, n)
+    on_cpu = xp is np and n >= 2
+    if not on_cpu or elements < (SPLIT_ELEMENTS if minimum is None else minimum) or cpu_threads() < 2:
+        if on_cpu and cut:
+            fn(0, n // 2)
+            fn(n // 2, n)
+        else:
+            fn(0, n)
         return
     global _pool
     if _pool is None:
@@ -263,6 +279,87 @@ def in_halves(xp, fn, n, elements):
         fn(n // 2, n)
     finally:
         first.result()
+
+
+def matmul(a, b, out=None):
+    """a @ b for 2-D a (m, k) and b (k, n): (m, n), written into ``out`` when given.
+
+    On the CPU with two threads (``cpu_threads``), a large product is cut in two: by
+    its rows when m >= n, else by its columns (each half then packs only its half of
+    the larger operand), each half a product of the BLAS on one thread. Every entry of
+    a @ b is the same sum either way, so the numbers are those of one a @ b with the
+    BLAS on one thread, bit for bit (tests/test_cpu_threads.py).
+    """
+    xp = get_array_module(a)
+    if out is None:
+        out = xp.empty((a.shape[0], b.shape[1]), dtype=xp.result_type(a, b))
+    (m, k), n = a.shape, b.shape[1]
+
+    if k == 1:  # an outer product: no sums, so one elementwise product gives the same numbers, far faster
+        return multiply(a, b, out=out)
+
+    def rows(lo, hi):
+        xp.matmul(a[lo:hi], b, out=out[lo:hi])
+
+    def columns(lo, hi):
+        xp.matmul(a, b[:, lo:hi], out=out[:, lo:hi])
+
+    in_halves(xp, rows if m >= n else columns, max(m, n), m * k * n, minimum=SPLIT_MACS)
+    return out
+
+
+def multiply(a, b, out=None):
+    """a * b, broadcast, into ``out`` (laid out like a when not given). On the CPU with two
+    threads, half of a's first axis on each core: the same numbers, bit for bit.
+    b: an array of a's shape, one that broadcasts along a's first axis ((1, n) or
+    shorter), or a scalar."""
+    xp = get_array_module(a)
+    if out is None:
+        out = xp.empty_like(a, dtype=xp.result_type(a, b))
+    if xp is not np or a.ndim == 0:
+        return xp.multiply(a, b, out=out)
+    whole = getattr(b, "ndim", 0) == a.ndim and b.shape[0] == a.shape[0] > 1  # b is cut along with a
+
+    def part(lo, hi):
+        xp.multiply(a[lo:hi], b[lo:hi] if whole else b, out=out[lo:hi])
+
+    in_halves(xp, part, len(a), out.size)
+    return out
+
+
+def _numpy_blas():
+    """threadpoolctl's handle on the BLAS NumPy calls, or None (no threadpoolctl, or none found)."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    found = ThreadpoolController().select(user_api="blas")
+    ours = [lib for lib in found.lib_controllers if "numpy" in lib.filepath]  # not another package's copy
+    return ours[0] if ours else (found.lib_controllers[0] if len(found.lib_controllers) == 1 else None)
+
+
+@contextlib.contextmanager
+def both_cores():
+    """Within: on a CPU whose BLAS runs two threads, the BLAS on one thread and minigan's
+    own two threads doing the products and copies of each step in halves (``in_halves``).
+
+    Does nothing when the BLAS runs one thread or more than two (a larger machine, where
+    the BLAS's own threads serve the products better), when ``CPU_THREADS`` or
+    MINIGAN_CPU_THREADS already decide, or without threadpoolctl. The numbers are the
+    same either way on one BLAS thread. ``GAN.fit`` trains on the CPU within it.
+    """
+    global CPU_THREADS
+    blas = None if CPU_THREADS is not None or "MINIGAN_CPU_THREADS" in os.environ else _numpy_blas()
+    if blas is None or blas.num_threads != 2:
+        yield
+        return
+    blas.set_num_threads(1)
+    CPU_THREADS = 2
+    try:
+        yield
+    finally:
+        CPU_THREADS = None
+        blas.set_num_threads(2)
 
 
 def fold_in_one_sum(xp):

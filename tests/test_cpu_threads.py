@@ -1,33 +1,45 @@
 """Work split over two CPU threads gives the numbers one thread gives, bit for bit.
 
-backend.in_halves runs half the images of a copy (the convolutions' patch matrices,
-Dropout's products, LeakyReLU's slope) on a worker thread; each image is
-written by one call only, so nothing about the arithmetic may change. Checked here on
-every conv pass (forward, both gradients) and on whole training steps, with
-backend.CPU_THREADS forced to 1 and to 2.
+backend.in_halves runs half of a product or a copy (the products of Dense and the
+convolutions, the patch matrices, Dropout's and LeakyReLU's products, Adam's passes)
+on a worker thread; each output entry is written by one call only, as the same sum,
+so nothing about the arithmetic may change. Checked here on every conv pass (forward,
+both gradients), on the products themselves and on whole training steps, with
+backend.CPU_THREADS forced to 1 and to 2 and the BLAS on one thread (as
+backend.both_cores runs it), and on GAN.fit with the BLAS on one thread and on two.
 """
 
 import platform
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from minigan import backend
 from minigan.gan import GAN
 from minigan.layers import Conv2D, ConvTranspose2D, Dropout, LeakyReLU
 from minigan.models import dcgan
 
+# OpenBLAS has kernels of its own for small products (on a Xeon with AVX-512, seen up to
+# about 2M multiply-adds), which sum in another order: a product whose halves fall below
+# that size while the whole does not would change its last bits when split.
+# backend.SPLIT_MACS (32M) keeps each half far above it; the tests split from 8M up.
+SMALL_PRODUCT = 1 << 23
+
 
 @pytest.fixture
 def threads(monkeypatch):
-    """Set backend.CPU_THREADS for one test (restored after it); the small arrays of a test
-    are split too (backend.SPLIT_ELEMENTS = 0)."""
+    """Set backend.CPU_THREADS for one test (restored after it), with the BLAS on one
+    thread as ``both_cores`` runs it; the small arrays of a test are split too
+    (backend.SPLIT_ELEMENTS = 0), and products from SMALL_PRODUCT multiply-adds up."""
     monkeypatch.setattr(backend, "SPLIT_ELEMENTS", 0)
+    monkeypatch.setattr(backend, "SPLIT_MACS", SMALL_PRODUCT)
 
     def set_threads(n):
         monkeypatch.setattr(backend, "CPU_THREADS", n)
 
-    return set_threads
+    with threadpool_limits(1, user_api="blas"):
+        yield set_threads
 
 
 def conv_passes(layer, x, dout):
@@ -169,3 +181,84 @@ def test_freed_memory_is_kept_only_when_training_on_the_cpu_and_can_be_turned_of
     assert calls == [1]
     monkeypatch.setenv("MINIGAN_KEEP_FREED_MEMORY", "0")
     assert backend.keep_freed_memory() is False
+
+
+@pytest.mark.parametrize("shape", [(600, 100, 150), (150, 100, 600), (64, 1, 50), (1, 8, 5), (2, 3, 2)])  # (m, k, n)
+def test_matmul_in_halves_is_one_product_bit_for_bit(threads, shape):
+    """Rows in halves when m >= n, columns when m < n, an outer product when k = 1."""
+    m, k, n = shape
+    rng = np.random.default_rng(7)
+    a, b = rng.standard_normal((m, k)).astype(np.float32), rng.standard_normal((k, n)).astype(np.float32)
+    threads(2)
+    two = backend.matmul(a, b)
+    transposed = backend.matmul(np.asfortranarray(a.T).T, b)  # a laid out as the transpose of a C array
+    into = backend.matmul(a, b, out=np.full((m, n), np.nan, dtype=np.float32))
+    threads(1)
+    for result in (two, transposed, into):
+        np.testing.assert_array_equal(result.view(np.uint32), (a @ b).view(np.uint32))
+
+
+@pytest.mark.parametrize(
+    ("a_shape", "b_shape"), [((6, 3, 4, 5), (6, 3, 4, 5)), ((9, 7), (1, 7)), ((9, 7), ()), ((), ()), ((5,), (5,))]
+)
+def test_multiply_in_halves_is_one_product_bit_for_bit(threads, a_shape, b_shape):
+    rng = np.random.default_rng(8)
+    a = rng.standard_normal(a_shape).astype(np.float32)
+    b = rng.standard_normal(b_shape).astype(np.float32)
+    threads(2)
+    two = backend.multiply(a, b)
+    channels_last = backend.multiply(a.transpose(0, 2, 3, 1), b.transpose(0, 2, 3, 1)) if a.ndim == 4 else None
+    np.testing.assert_array_equal(np.asarray(two).view(np.uint32), np.asarray(a * b).view(np.uint32))
+    if channels_last is not None:
+        np.testing.assert_array_equal(channels_last, (a * b).transpose(0, 2, 3, 1))
+        assert channels_last.strides == a.transpose(0, 2, 3, 1).strides  # laid out like a
+
+
+def test_both_cores_puts_the_blas_on_one_thread_and_back(monkeypatch):
+    monkeypatch.setattr(backend, "CPU_THREADS", None)
+    monkeypatch.delenv("MINIGAN_CPU_THREADS", raising=False)
+    blas = backend._numpy_blas()
+    assert blas is not None, "threadpoolctl finds no BLAS for NumPy"
+    with threadpool_limits(2, user_api="blas"):
+        with backend.both_cores():
+            assert (backend.cpu_threads(), blas.num_threads) == (2, 1)
+        assert (backend.CPU_THREADS, blas.num_threads) == (None, 2)
+        monkeypatch.setenv("MINIGAN_CPU_THREADS", "1")  # the user's choice stands
+        with backend.both_cores():
+            assert (backend.cpu_threads(), blas.num_threads) == (1, 2)
+    with threadpool_limits(1, user_api="blas"), backend.both_cores():  # one BLAS thread: nothing to split
+        assert (backend.CPU_THREADS, blas.num_threads) == (None, 1)
+
+
+def test_fit_gives_the_same_numbers_on_one_core_and_on_two(monkeypatch):
+    """A convolutional GAN trains within both_cores when the BLAS has two threads: the
+    numbers are those of the BLAS on one thread, so a seed gives one result on either."""
+    monkeypatch.setattr(backend, "CPU_THREADS", None)
+    monkeypatch.delenv("MINIGAN_CPU_THREADS", raising=False)
+    monkeypatch.setattr(backend, "SPLIT_ELEMENTS", 0)
+    monkeypatch.setattr(backend, "SPLIT_MACS", SMALL_PRODUCT)
+    x = np.random.default_rng(9).uniform(-1, 1, (40, 1, 28, 28)).astype(np.float32)
+    seen, weights = [], []
+    real_in_halves = backend.in_halves
+
+    def watched(xp, fn, n, *args, **kwargs):
+        seen.append(backend.cpu_threads())
+        real_in_halves(xp, fn, n, *args, **kwargs)
+
+    monkeypatch.setattr(backend, "in_halves", watched)
+    for n_threads in (1, 2):
+        with threadpool_limits(n_threads, user_api="blas"):
+            gan = GAN(*dcgan(latent_dim=16, seed=0), 16, seed=0)
+            gan.fit(x, epochs=1, batch_size=20, progress=False)
+        weights.append([p.copy() for net in (gan.G, gan.D) for p in net.params.values()])
+    assert max(seen) == 2  # the second run did split its work
+    for one, two in zip(*weights):
+        np.testing.assert_array_equal(one.view(np.uint32), two.view(np.uint32))
+
+
+def test_only_convolutional_gans_use_both_cores():
+    from minigan.gan import convolutional
+    from minigan.models import build
+
+    assert convolutional(*build("dcgan", seed=0)) and convolutional(*build("cdcgan", seed=0))
+    assert not convolutional(*build("mlp", seed=0)) and not convolutional(*build("cmlp", seed=0))

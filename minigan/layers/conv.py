@@ -22,7 +22,7 @@ made fast, is in conv_fast.py, whose ``ConvWorkspace`` each layer holds.
 
 import numpy as np
 
-from ..backend import init_rng
+from ..backend import init_rng, matmul
 from .base import Layer
 from .conv_fast import ConvWorkspace, kernel_matrix, kernel_of_matrix
 from .conv_reference import conv_output_size
@@ -78,7 +78,7 @@ class Conv2D(Layer):
             )
         self.x_shape = x.shape
         self.rows = self.patches.im2row(x)  # (N*ho*wo, k*k*C_in)
-        y_rows = self.rows @ kernel_matrix(self.params["W"])  # (N*ho*wo, C_out)
+        y_rows = matmul(self.rows, kernel_matrix(self.params["W"]))  # rows @ W_rows (N*ho*wo, C_out)
         if self.bias:
             y_rows += self.params["b"]
         return y_rows.reshape(N, ho, wo, C_out).transpose(0, 3, 1, 2)  # (N, C_out, ho, wo), channels-last
@@ -87,7 +87,7 @@ class Conv2D(Layer):
         W = self.params["W"]
         dy_rows = dout.transpose(0, 2, 3, 1).reshape(-1, self.out_channels)  # (N*ho*wo, C_out), a view
         if param_grads:
-            self.grads["W"] += kernel_of_matrix(self.rows.T @ dy_rows, W.shape)  # (C_out, C_in, k, k)
+            self.grads["W"] += kernel_of_matrix(matmul(self.rows.T, dy_rows), W.shape)  # rows.T @ dy_rows
             if self.bias:
                 self.grads["b"] += dy_rows.sum(axis=0)
         if not input_grad:

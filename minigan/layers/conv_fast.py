@@ -23,7 +23,7 @@ benchmarks/RESULTS.md has the measurements.
 
 import math
 
-from ..backend import fold_in_one_sum, get_array_module, images_per_block, in_halves
+from ..backend import SPLIT_MACS, fold_in_one_sum, get_array_module, images_per_block, in_halves, matmul
 from .conv_reference import conv_output_size
 
 
@@ -196,7 +196,7 @@ class ConvWorkspace:
 
     def __init__(self, k, stride, padding):
         self.k, self.stride, self.padding = k, stride, padding
-        self.kept, self.block = Scratch(), Scratch()
+        self.kept, self.blocks = Scratch(), (Scratch(), Scratch())  # one block buffer per half of the images
 
     def _pixels_and_images(self, xp, x_shape, columns, itemsize):
         """(rows of the patch matrix per image, images per block) for input shape x_shape."""
@@ -216,7 +216,7 @@ class ConvWorkspace:
 
         def copy(lo, hi):  # images lo..hi-1, a block at a time
             for images, span in image_blocks(hi - lo, n, pixels):
-                self._im2row_part(x[lo:hi], rows[lo * pixels : hi * pixels], pixels)(images.start, images.stop)
+                im2row(x[lo:][images], self.k, self.stride, self.padding, out=rows[lo * pixels :][span])
 
         in_halves(xp, copy, N, rows.size)  # on the CPU: half the images on each core (backend.in_halves)
         return rows
@@ -226,34 +226,31 @@ class ConvWorkspace:
 
         A block of images at a time: each block of a @ b is added up by row2im while
         it is in the cache (for the whole batch it would be the step's largest array).
+        On two CPU threads each takes half of the images, product and adds (``in_halves``).
         """
         xp = get_array_module(a)
         N, C, h, w = x_shape
         x = xp.empty((N, h, w, C), dtype=xp.result_type(a, b))
         pixels, n = self._pixels_and_images(xp, x_shape, b.shape[1], x.itemsize)
-        block = self.block.take((n * pixels, b.shape[1]), x.dtype, xp)
-        for images, span in image_blocks(N, n, pixels):
-            ab = block[: span.stop - span.start]  # (m*ho*wo, k*k*C): a @ b for the block's m images
-            xp.matmul(a[span], b, out=ab)
-            in_halves(xp, self._row2im_part(ab, x[images], pixels), images.stop - images.start, ab.size)
+
+        def part(lo, hi):  # images lo..hi-1, a block at a time, in this half's own block buffer
+            block = self.blocks[lo > 0].take((n * pixels, b.shape[1]), x.dtype, xp)
+            for images, span in image_blocks(hi - lo, n, pixels):
+                ab = block[: span.stop - span.start]  # (m*ho*wo, k*k*C): a @ b for the block's m images
+                xp.matmul(a[lo * pixels :][span], b, out=ab)
+                row2im(ab, (images.stop - images.start, C, h, w), self.k, self.stride, self.padding,
+                       out=x[lo:][images])  # fmt: skip
+
+        in_halves(xp, part, N, a.shape[0] * a.shape[1] * b.shape[1], minimum=SPLIT_MACS)
         return x.transpose(0, 3, 1, 2)
-
-    def _row2im_part(self, rows, x, pixels):
-        """fn(lo, hi): row2im of images lo..hi-1 of a block, from its rows into x (N, h, w, C)."""
-        _, h, w, C = x.shape
-
-        def part(lo, hi):
-            row2im(rows[lo * pixels : hi * pixels], (hi - lo, C, h, w), self.k, self.stride, self.padding,
-                   out=x[lo:hi])  # fmt: skip
-
-        return part
 
     def im2row_products(self, t, a=None, b=None):
         """(im2row(t).T @ a, im2row(t) @ b), each skipped (None) when its operand is None.
 
         t (N, C, h, w);  a (N*ho*wo, A) -> (k*k*C, A);  b (k*k*C, B) -> (N*ho*wo, B).
         A block of images at a time: both products use each block of rows while it is
-        in the cache, and the first sums over the blocks.
+        in the cache, and the first sums over the blocks. On two CPU threads each
+        copies half of a block's images and computes half of each product (``matmul``).
         """
         xp = get_array_module(t)
         N, C = t.shape[:2]
@@ -261,20 +258,16 @@ class ConvWorkspace:
         pixels, n = self._pixels_and_images(xp, t.shape, columns, t.itemsize)
         rows_T_a = None if a is None else xp.zeros((columns, a.shape[1]), dtype=xp.result_type(t, a))
         rows_b = None if b is None else xp.empty((N * pixels, b.shape[1]), dtype=xp.result_type(t, b))
-        block = self.block.take((n * pixels, columns), t.dtype, xp)
+        block = self.blocks[0].take((n * pixels, columns), t.dtype, xp)
         for images, span in image_blocks(N, n, pixels):
             rows = block[: span.stop - span.start]
-            in_halves(xp, self._im2row_part(t[images], rows, pixels), images.stop - images.start, rows.size)
+
+            def copy(lo, hi, images=images, rows=rows):  # images lo..hi-1 of the block
+                im2row(t[images][lo:hi], self.k, self.stride, self.padding, out=rows[lo * pixels : hi * pixels])
+
+            in_halves(xp, copy, images.stop - images.start, rows.size)
             if a is not None:
-                rows_T_a += rows.T @ a[span]
+                rows_T_a += matmul(rows.T, a[span])
             if b is not None:
-                xp.matmul(rows, b, out=rows_b[span])
+                matmul(rows, b, out=rows_b[span])
         return rows_T_a, rows_b
-
-    def _im2row_part(self, t, rows, pixels):
-        """fn(lo, hi): im2row of images lo..hi-1 of t into their rows of ``rows``."""
-
-        def part(lo, hi):
-            im2row(t[lo:hi], self.k, self.stride, self.padding, out=rows[lo * pixels : hi * pixels])
-
-        return part

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ..backend import init_rng
+from ..backend import init_rng, matmul
 from .base import Layer
 
 
@@ -38,19 +38,19 @@ class Dense(Layer):
         if x.shape[1] != self.in_features:
             raise ValueError(f"{self!r}: expected input of shape (N, {self.in_features}), got {x.shape}")
         self.x = x
-        y = x @ self.params["W"]
+        y = matmul(x, self.params["W"])  # x @ W (backend.matmul: on both cores of a CPU)
         if self.bias:
             y += self.params["b"]
         return y
 
     def backward(self, dout, param_grads=True, input_grad=True):
         if param_grads:
-            self.grads["W"] += self.x.T @ dout
+            self.grads["W"] += matmul(self.x.T, dout)  # x.T @ dout
             if self.bias:
                 self.grads["b"] += dout.sum(axis=0)
         if not input_grad:
             return None  # the first layer of a network: dx is not wanted (see Sequential.backward)
-        return dout @ self.params["W"].T
+        return matmul(dout, self.params["W"].T)  # dout @ W.T
 
     def __repr__(self):
         return f"Dense({self.in_features}, {self.out_features}, bias={self.bias})"
