@@ -17,15 +17,20 @@ update through the frozen D (see minigan/gan.py). The script reports
 - peak resident memory (getrusage) and the resident memory's growth over the
   memory steps, measured before PyTorch is imported.
 
+Minigan's steps run as ``GAN.fit`` runs them: a convolutional GAN on a CPU whose BLAS
+has two threads within ``backend.both_cores`` (the BLAS on one thread, minigan's own
+two threads on each product's and copy's halves); PyTorch's steps run outside it.
+
 ``--variants`` times other versions of minigan's step in the same rotation, for the
 before/after of a change: "separate" (every weight in an array of its own, as before
-flat buffers), "flat" (the library as it is), "flat2" (Adam's passes on two threads),
-"same" (the library as it is again, on a second GAN: an A/A control that shows the
-noise), "copies1" / "copies2" (minigan's own copies and elementwise passes on one
-thread or on two, ``backend.CPU_THREADS``; one is the default), "before" (an older copy of the package, ``--before DIR``,
-imported beside this one). Settings that hold for the whole process (the malloc
-thresholds that ``GAN.fit`` sets on the CPU, set here as the trainer sets them) hold
-for every variant and PyTorch.
+flat buffers), "flat" (the library as it is), "same" (the library as it is again, on
+a second GAN: an A/A control that shows the noise), "blas2" (the library outside
+``both_cores``: the BLAS on both cores, minigan's copies on one, as before round 7),
+"copies1" / "copies2" (outside ``both_cores``, minigan's own copies on one thread or
+on two, ``backend.CPU_THREADS``), "before" (an older copy of the package, ``--before
+DIR``, imported beside this one, outside ``both_cores``). Settings that hold for the
+whole process (the malloc thresholds that ``GAN.fit`` sets on the CPU, set here as
+the trainer sets them) hold for every variant and PyTorch.
 
 The header names the CPU, each BLAS that threadpoolctl finds (with the kernel it
 selected and its threads) and PyTorch's, and OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE
@@ -37,6 +42,7 @@ when threadpoolctl is installed, also limits the loaded BLAS with it.
 """
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -308,7 +314,7 @@ def main(argv=None):
     p.add_argument(
         "--variants",
         default="flat",
-        help="comma-separated minigan variants: separate, flat, flat2, same, copies1, copies2, before",
+        help="comma-separated minigan variants: separate, flat, same, blas2, copies1, copies2, before",
     )
     p.add_argument(
         "--before",
@@ -340,13 +346,15 @@ def main(argv=None):
     def step():
         gan.train_step(real)
 
+    cores = fit_cores(gan, args.device)  # the threads GAN.fit trains with
     # memory: minigan alone, before PyTorch is imported
-    for _ in range(args.warmup):
-        step()
-    rss = [rss_bytes()]
-    for _ in range(args.memory_steps):
-        step()
-        rss.append(rss_bytes())
+    with cores():
+        for _ in range(args.warmup):
+            step()
+        rss = [rss_bytes()]
+        for _ in range(args.memory_steps):
+            step()
+            rss.append(rss_bytes())
     peak_rss = peak_rss_bytes()
     watch_rss = rss[0] is not None and len(rss) >= 2  # a trend needs two readings
 
@@ -354,23 +362,24 @@ def main(argv=None):
     torch_step, torch_note = torch_side(args, gan, real, r)
     for _ in range(args.warmup if torch_step else 0):
         torch_step()
-    variants = {name: (variant_step(name, args, n), [], []) for name in args.variants.split(",") if name != "flat"}
+    variants = {name: (*variant_step(name, args, n), [], []) for name in args.variants.split(",") if name != "flat"}
     peak_size = args.peak_size or (2048 if args.device == "cpu" else 8192)
     times, ttimes, cpu, tcpu, peaks, round_ratios, variant_ratios = [], [], [], [], [], [], {}
     for _ in range(-(-args.steps // args.block)):
-        rotation = [(step, times, cpu), *variants.values(), (torch_step, ttimes, tcpu)]
-        for fn, walls, cpus in rotation:
+        rotation = [(step, cores, times, cpu), *variants.values(), (torch_step, contextlib.nullcontext, ttimes, tcpu)]
+        for fn, threads_of, walls, cpus in rotation:
             if fn is None:
                 continue
-            fn()  # the first step of a block waits for the other library's threads to go idle: not counted
-            for _ in range(args.block):
-                wall, c = timed(fn, now)
-                walls.append(wall)
-                cpus.append(c)
+            with threads_of():
+                fn()  # the first step of a block waits for the other library's threads to go idle: not counted
+                for _ in range(args.block):
+                    wall, c = timed(fn, now)
+                    walls.append(wall)
+                    cpus.append(c)
         this_round = statistics.median(times[-args.block :])  # each other block against minigan's, close in time
         if torch_step:
             round_ratios.append(statistics.median(ttimes[-args.block :]) / this_round)
-        for name, (_, walls, _) in variants.items():
+        for name, (_, _, walls, _) in variants.items():
             variant_ratios.setdefault(name, []).append(statistics.median(walls[-args.block :]) / this_round)
         peaks.append(matmul_peak(xp, peak_size, now))
     ms = 1000 * statistics.median(times)
@@ -391,7 +400,7 @@ def main(argv=None):
     res["variants"] = {name: {"ms_per_step": 1000 * statistics.median(walls), "ms_quartiles": _quartiles(walls),
                               "cpu_ms_per_step": 1000 * statistics.median(cpus),
                               "by_round": _spread(variant_ratios[name])}
-                       for name, (_, walls, cpus) in variants.items()}  # fmt: skip
+                       for name, (_, _, walls, cpus) in variants.items()}  # fmt: skip
     if args.device == "gpu":
         res["gpu_pool_mib"] = xp.get_default_memory_pool().total_bytes() / 2**20
     if torch_step:
@@ -433,23 +442,36 @@ def import_before(folder):
     return module
 
 
-def variant_step(name, args, n):
-    """One training step of minigan as it would be without a change (see --variants)."""
-    from minigan import backend, flat
+def fit_cores(gan, device):
+    """The context GAN.fit trains ``gan`` in: ``backend.both_cores`` for a convolutional GAN
+    on the CPU (the BLAS on one thread, minigan's own two threads on the copies), else none."""
+    from minigan.backend import both_cores
+    from minigan.gan import convolutional
 
-    if name == "before":
+    return both_cores if device == "cpu" and convolutional(gan.G, gan.D) else contextlib.nullcontext
+
+
+def variant_step(name, args, n):
+    """(step, context) of minigan as it would be without a change (see --variants): one
+    training step, and the context its blocks of steps run in."""
+    from minigan import backend
+
+    if name == "before":  # an older package trained as its own fit trained: with the BLAS's threads
         if not args.before:
             raise SystemExit(f"{sys.argv[0]}: the variant 'before' needs --before DIR")
         import_before(args.before)
         gan, real, _ = build(args.model, n, args.device, package="minigan_before")
-        return lambda: gan.train_step(real)
+        return (lambda: gan.train_step(real)), contextlib.nullcontext
     gan, real, _ = build(args.model, n, args.device)
+    cores = fit_cores(gan, args.device)
     if name == "separate":
         separate_arrays(gan.G), separate_arrays(gan.D)
-        return lambda: gan.train_step(real)
+        return (lambda: gan.train_step(real)), cores
     if name == "same":  # an A/A control: the library as it is, a second copy of the GAN
-        return lambda: gan.train_step(real)
-    if name in ("copies1", "copies2"):
+        return (lambda: gan.train_step(real)), cores
+    if name == "blas2":  # the library with the BLAS on both cores and minigan's copies on one (round 6's)
+        return (lambda: gan.train_step(real)), contextlib.nullcontext
+    if name in ("copies1", "copies2"):  # BLAS on both cores; minigan's copies on one thread or two
 
         def step():
             backend.CPU_THREADS, before = int(name[-1]), backend.CPU_THREADS
@@ -458,19 +480,9 @@ def variant_step(name, args, n):
             finally:
                 backend.CPU_THREADS = before
 
-        return step
-    if name == "flat2":
-
-        def step():
-            flat.THREADS, before = 2, flat.THREADS
-            try:
-                gan.train_step(real)
-            finally:
-                flat.THREADS = before
-
-        return step
+        return step, contextlib.nullcontext
     raise SystemExit(
-        f"{sys.argv[0]}: unknown variant {name!r}; expected separate, flat, flat2, same, copies1, copies2 or before"
+        f"{sys.argv[0]}: unknown variant {name!r}; expected separate, flat, same, blas2, copies1, copies2 or before"
     )
 
 

@@ -20,18 +20,28 @@ D uses (convolutions, dense, activations, dropout) that is the same as two passe
 but with BatchNorm in D it would mix the two batches' statistics.
 """
 
+import contextlib
 import math
 
 import numpy as np
 
-from .backend import get_array_module, keep_freed_memory, to_module, to_numpy
-from .flat import flatten
+from .backend import both_cores, get_array_module, keep_freed_memory, to_module, to_numpy
+from .flat import flatten, leaf_layers
+from .layers import Conv2D, ConvTranspose2D
 from .losses import OBJECTIVES, WGAN, WGANGP, BCEObjective, clip_weights, get_objective, sigmoid
 from .optim import Adam
 from .second_order import gradient_penalty
 
 SCHEDULES = ("alternating", "simultaneous")
 HISTORY_KEYS = ("step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "grad_norm_d", "grad_norm_g")
+
+
+def convolutional(*nets):
+    """Whether any of the networks has a convolution. On a 2-core CPU ``fit`` trains such
+    networks within ``backend.both_cores``: their patch copies and passes are a large
+    share of a step, and halving them pays; an MLP's step is nearly all mid-size
+    products, which OpenBLAS's own two threads run faster (benchmarks/RESULTS.md, round 7)."""
+    return any(isinstance(layer, (Conv2D, ConvTranspose2D)) for net in nets for layer in leaf_layers(net))
 
 
 class TrainingDiverged(RuntimeError):
@@ -265,10 +275,18 @@ class GAN:
         if batch_size > n:
             raise ValueError(f"batch size {batch_size} is larger than the data ({n} examples)")
         xp = get_array_module(x)
-        from .progress import progress_bar
-
         if xp is np:
             keep_freed_memory()  # each step's large arrays are reused, not fetched from the kernel again
+        split = xp is np and convolutional(self.G, self.D)  # measured: pays for convolutions, not for an MLP
+        with both_cores() if split else contextlib.nullcontext():  # a 2-core CPU: BLAS on one, the copies on both
+            self._epochs(x, y, batch_size, epochs, on_epoch_end, progress)
+        return self.history
+
+    def _epochs(self, x, y, batch_size, epochs, on_epoch_end, progress):
+        """fit's loop: epochs up to ``epochs``, each over a fresh order of the examples."""
+        from .progress import progress_bar
+
+        xp, n = get_array_module(x), x.shape[0]
         while self.epoch < epochs:
             batches = to_module(np.stack(self.epoch_batches(n, batch_size)), xp)  # (steps, B): one copy an epoch
             bar = progress_bar(batches, desc=f"epoch {self.epoch + 1}/{epochs}", enabled=progress)
@@ -281,7 +299,6 @@ class GAN:
             self.epoch += 1
             if on_epoch_end is not None:
                 on_epoch_end(self)
-        return self.history
 
     def record(self, stats):
         self.history["step"].append(self.step)
