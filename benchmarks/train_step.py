@@ -442,13 +442,16 @@ def import_before(folder):
     return module
 
 
-def fit_cores(gan, device):
-    """The context GAN.fit trains ``gan`` in: ``backend.both_cores`` for a convolutional GAN
-    on the CPU (the BLAS on one thread, minigan's own two threads on the copies), else none."""
-    from minigan.backend import both_cores
-    from minigan.gan import convolutional
+def fit_cores(gan, device, package="minigan"):
+    """The context ``package``'s GAN.fit trains ``gan`` in: ``backend.both_cores`` for a
+    convolutional GAN on the CPU (the BLAS on one thread, minigan's own two threads on
+    the products and copies), else none (as every fit did before round 7)."""
+    import importlib
 
-    return both_cores if device == "cpu" and convolutional(gan.G, gan.D) else contextlib.nullcontext
+    backend, gan_module = (importlib.import_module(f"{package}.{m}") for m in ("backend", "gan"))
+    if device != "cpu" or not hasattr(backend, "both_cores") or not gan_module.convolutional(gan.G, gan.D):
+        return contextlib.nullcontext
+    return backend.both_cores
 
 
 def variant_step(name, args, n):
@@ -456,12 +459,12 @@ def variant_step(name, args, n):
     training step, and the context its blocks of steps run in."""
     from minigan import backend
 
-    if name == "before":  # an older package trained as its own fit trained: with the BLAS's threads
+    if name == "before":  # an older package, trained as its own GAN.fit trains
         if not args.before:
             raise SystemExit(f"{sys.argv[0]}: the variant 'before' needs --before DIR")
         import_before(args.before)
         gan, real, _ = build(args.model, n, args.device, package="minigan_before")
-        return (lambda: gan.train_step(real)), contextlib.nullcontext
+        return (lambda: gan.train_step(real)), fit_cores(gan, args.device, package="minigan_before")
     gan, real, _ = build(args.model, n, args.device)
     cores = fit_cores(gan, args.device)
     if name == "separate":
