@@ -26,9 +26,8 @@ before/after of a change: "separate" (every weight in an array of its own, as be
 flat buffers), "flat" (the library as it is), "same" (the library as it is again, on
 a second GAN: an A/A control that shows the noise), "blas2" (the library outside
 ``both_cores``: the BLAS on both cores, minigan's copies on one, as before round 7),
-"copies1" / "copies2" (outside ``both_cores``, minigan's own copies on one thread or
-on two, ``backend.CPU_THREADS``), "before" (an older copy of the package, ``--before
-DIR``, imported beside this one, outside ``both_cores``). Settings that hold for the
+"before" (an older copy of the package, ``--before DIR``, imported beside this one
+and run as its own ``GAN.fit`` ran it). Settings that hold for the
 whole process (the malloc thresholds that ``GAN.fit`` sets on the CPU, set here as
 the trainer sets them) hold for every variant and PyTorch.
 
@@ -314,7 +313,7 @@ def main(argv=None):
     p.add_argument(
         "--variants",
         default="flat",
-        help="comma-separated minigan variants: separate, flat, same, blas2, copies1, copies2, before",
+        help="comma-separated minigan variants: separate, flat, same, blas2, before",
     )
     p.add_argument(
         "--before",
@@ -457,8 +456,6 @@ def fit_cores(gan, device, package="minigan"):
 def variant_step(name, args, n):
     """(step, context) of minigan as it would be without a change (see --variants): one
     training step, and the context its blocks of steps run in."""
-    from minigan import backend
-
     if name == "before":  # an older package, trained as its own GAN.fit trains
         if not args.before:
             raise SystemExit(f"{sys.argv[0]}: the variant 'before' needs --before DIR")
@@ -474,18 +471,8 @@ def variant_step(name, args, n):
         return (lambda: gan.train_step(real)), cores
     if name == "blas2":  # the library with the BLAS on both cores and minigan's copies on one (round 6's)
         return (lambda: gan.train_step(real)), contextlib.nullcontext
-    if name in ("copies1", "copies2"):  # BLAS on both cores; minigan's copies on one thread or two
-
-        def step():
-            backend.CPU_THREADS, before = int(name[-1]), backend.CPU_THREADS
-            try:
-                gan.train_step(real)
-            finally:
-                backend.CPU_THREADS = before
-
-        return step, contextlib.nullcontext
     raise SystemExit(
-        f"{sys.argv[0]}: unknown variant {name!r}; expected separate, flat, same, blas2, copies1, copies2 or before"
+        f"{sys.argv[0]}: unknown variant {name!r}; expected separate, flat, same, blas2 or before"
     )
 
 

@@ -11,6 +11,7 @@ import contextlib
 import contextvars
 import functools
 import os
+import threading
 import warnings
 
 import numpy as np
@@ -216,33 +217,25 @@ def keep_freed_memory():
 # on one. NumPy lets go of the interpreter lock inside a large product, copy or ufunc
 # call, so a second Python thread can work on the other half of the images at the same
 # time. On a 2-core machine (a hosted notebook's usual size) that is how minigan uses
-# both cores while it trains (``both_cores``): the BLAS on one thread, and each product,
-# copy and pass of a step cut in two halves, one on each core, so that each core goes
-# on with the images it already holds in its cache. Tried the other way round first
-# (BLAS on both cores, only the copies split), it was slower: OpenBLAS's threads keep
-# spinning on both cores after each product (benchmarks/RESULTS.md, rounds 6 and 7).
-CPU_THREADS = None  # threads for minigan's own work on the CPU (1 or 2); None: cpu_threads() decides
+# both cores while it trains a network with convolutions (``both_cores``): the BLAS on
+# one thread, and each large product, copy and pass of a step cut in two halves, one
+# on each core, so that each core goes on with the images it already holds in its
+# cache. Tried the other way round first (the BLAS on both cores, only the copies
+# split), it was slower: OpenBLAS's threads keep spinning on both cores after each
+# product (benchmarks/RESULTS.md, rounds 6 and 7).
+CPU_THREADS = None  # threads for minigan's own work on the CPU (1 or 2); None: 1. both_cores sets 2
 _pool = None  # one worker thread, made on first use
+_WORKER = "minigan-cpu"  # its name
 
 
 def cpu_threads():
-    """How many threads minigan's own products and copies use on the CPU (1 or 2):
-    ``CPU_THREADS`` when set (``both_cores`` sets it), else MINIGAN_CPU_THREADS
-    (default 1), never more than the BLAS thread count the environment asks for
-    (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS)."""
-    if CPU_THREADS is not None:
-        return CPU_THREADS
-    wanted = os.environ.get("MINIGAN_CPU_THREADS", "1")
-    n = int(wanted) if wanted.isdigit() else 1
-    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
-        if os.environ.get(name, "").isdigit():
-            n = min(n, int(os.environ[name]))
-            break
-    return max(1, min(2, n))
+    """How many threads minigan's own products and copies use on the CPU: ``CPU_THREADS``
+    (2 within ``both_cores``, which also puts the BLAS on one thread), else 1."""
+    return CPU_THREADS or 1
 
 
 SPLIT_ELEMENTS = 1 << 18  # a pass over fewer array elements stays on one thread (a hand-over costs ~30 us)
-SPLIT_MACS = 1 << 25  # so does a product of fewer multiply-adds (32M: about 0.3 ms on one core);
+SPLIT_MACS = 1 << 25  # so does a product of fewer multiply-adds (32M: about 0.4 ms on one core);
 # its halves then stay far above the sizes for which OpenBLAS picks kernels of its own
 # for small products (up to about 2M multiply-adds on a Xeon with AVX-512), which sum
 # in another order: a half in one of those would change the product's last bits.
@@ -256,13 +249,15 @@ def in_halves(xp, fn, n, elements, minimum=None, cut=False):
 
     fn must write its results into arrays the caller made, each item's only by the
     call that owns it: the two halves then give the numbers one call gives, bit for bit.
-    cut=True: on the CPU always two calls, fn(0, n//2) then fn(n//2, n), on one thread
-    when not on two, for an fn whose numbers depend on where the items are cut (a sum
-    over them, added up half by half): the same numbers on one thread and on two.
+    cut=True: on the CPU always the two calls fn(0, n//2) and fn(n//2, n), one after the
+    other when not on two threads, for an fn whose numbers may depend on where its items
+    are cut (blocks of images whose products it makes): the same calls, so the same
+    numbers, on one thread and on two. Called from the worker itself, fn runs there.
     The worker runs in a copy of the caller's context, so ``np.errstate`` holds there too.
     """
     on_cpu = xp is np and n >= 2
-    if not on_cpu or elements < (SPLIT_ELEMENTS if minimum is None else minimum) or cpu_threads() < 2:
+    if (not on_cpu or elements < (SPLIT_ELEMENTS if minimum is None else minimum) or cpu_threads() < 2
+            or threading.current_thread().name.startswith(_WORKER)):  # fmt: skip
         if on_cpu and cut:
             fn(0, n // 2)
             fn(n // 2, n)
@@ -273,7 +268,7 @@ def in_halves(xp, fn, n, elements, minimum=None, cut=False):
     if _pool is None:
         from concurrent.futures import ThreadPoolExecutor
 
-        _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="minigan-cpu")
+        _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=_WORKER)
     first = _pool.submit(contextvars.copy_context().run, fn, 0, n // 2)  # with the caller's np.errstate
     try:
         fn(n // 2, n)
@@ -284,19 +279,20 @@ def in_halves(xp, fn, n, elements, minimum=None, cut=False):
 def matmul(a, b, out=None):
     """a @ b for 2-D a (m, k) and b (k, n): (m, n), written into ``out`` when given.
 
-    On the CPU with two threads (``cpu_threads``), a large product is cut in two: by
-    its rows when m >= n, else by its columns (each half then packs only its half of
-    the larger operand), each half a product of the BLAS on one thread. Every entry of
-    a @ b is the same sum either way, so the numbers are those of one a @ b with the
-    BLAS on one thread, bit for bit (tests/test_cpu_threads.py).
+    On the CPU with two threads (``cpu_threads``), a product of at least ``SPLIT_MACS``
+    multiply-adds is cut in two: by its rows when m >= n, else by its columns (each
+    half then packs only its half of the larger operand), each half a product of the
+    BLAS on one thread. Every entry of a @ b is the same sum either way, so the numbers
+    are those of one a @ b with the BLAS on one thread, bit for bit (tests/test_cpu_threads.py).
     """
     xp = get_array_module(a)
     if out is None:
         out = xp.empty((a.shape[0], b.shape[1]), dtype=xp.result_type(a, b))
     (m, k), n = a.shape, b.shape[1]
-
-    if k == 1:  # an outer product: no sums, so one elementwise product gives the same numbers, far faster
-        return multiply(a, b, out=out)
+    if k == 1 and xp is np:  # an outer product: one elementwise product, far faster than BLAS
+        multiply(a, b, out=out)
+        out += 0  # the BLAS's sum starts at +0, which turns a product's -0.0 into +0.0: the same bits
+        return out
 
     def rows(lo, hi):
         xp.matmul(a[lo:hi], b, out=out[lo:hi])
@@ -341,15 +337,20 @@ def _numpy_blas():
 @contextlib.contextmanager
 def both_cores():
     """Within: on a CPU whose BLAS runs two threads, the BLAS on one thread and minigan's
-    own two threads doing the products and copies of each step in halves (``in_halves``).
+    own two threads doing the large products and copies in halves (``in_halves``).
+    ``GAN.fit`` trains a network with convolutions within it.
 
-    Does nothing when the BLAS runs one thread or more than two (a larger machine, where
-    the BLAS's own threads serve the products better), when ``CPU_THREADS`` or
-    MINIGAN_CPU_THREADS already decide, or without threadpoolctl. The numbers are the
-    same either way on one BLAS thread. ``GAN.fit`` trains on the CPU within it.
+    The BLAS setting holds for the whole process while inside (callbacks and other
+    threads included); both settings are restored on the way out, also after an error.
+    Does nothing when the BLAS runs one thread (nothing to split) or more than two (a
+    larger machine, where the BLAS's own threads serve the products: not measured),
+    when ``CPU_THREADS`` is already set (an enclosing ``both_cores`` among others),
+    when MINIGAN_CPU_THREADS=1 asks for one thread, or without threadpoolctl. The
+    numbers are those of the BLAS on one thread either way.
     """
     global CPU_THREADS
-    blas = None if CPU_THREADS is not None or "MINIGAN_CPU_THREADS" in os.environ else _numpy_blas()
+    wanted = CPU_THREADS is None and os.environ.get("MINIGAN_CPU_THREADS") != "1"
+    blas = _numpy_blas() if wanted else None
     if blas is None or blas.num_threads != 2:
         yield
         return

@@ -20,7 +20,7 @@ were replaced), with the same numbers either way.
 
 import math
 
-from .backend import cpu_threads, data_address, device_of, get_array_module, in_halves, pass_block
+from .backend import data_address, device_of, get_array_module, in_halves, pass_block
 
 
 def leaf_layers(net):
@@ -90,10 +90,9 @@ def flat_buffer(arrays):
 
 # ---- Adam over one buffer -----------------------------------------------------------
 CPU_BLOCK = 65536  # elements: 256 KiB of float32 per array, so a block's p, g, m, v and scratch stay in L2
-THREADS = None  # threads for Adam's passes on a CPU (1 or 2); None: backend.cpu_threads() decides
 
 
-def adam_update(p, g, m, v, t, lr, beta1, beta2, eps, threads=None, block=None):
+def adam_update(p, g, m, v, t, lr, beta1, beta2, eps, block=None):
     """``optim.Adam.update`` over whole buffers: the same operations in the same order on
     every element, so the same numbers to the last bit.
 
@@ -104,15 +103,12 @@ def adam_update(p, g, m, v, t, lr, beta1, beta2, eps, threads=None, block=None):
     p, g, m, v: 1-D arrays of one size, changed in place (p, m, v). On a CPU the 13
     passes run block by block so that they read the core's cache, not main memory;
     with two CPU threads (backend.cpu_threads) the first half of the blocks goes to
-    the second one, and threads=1 keeps them all on this one. On a GPU each
-    pass is one launch over the whole buffer.
+    the second one (backend.in_halves). On a GPU each pass is one launch over the
+    whole buffer.
     """
-    n, threads = p.size, threads or THREADS or cpu_threads()
+    n = p.size
     block = pass_block(p, block or CPU_BLOCK)  # the whole buffer on a GPU
     constants = (lr / (1 - beta1**t), math.sqrt(1 - beta2**t), beta1, beta2, eps)  # Python floats: p's dtype
-    if threads == 1:
-        _adam_blocks(p, g, m, v, 0, n, block, *constants)
-        return
 
     def part(lo, hi):  # blocks lo..hi-1
         _adam_blocks(p, g, m, v, lo * block, min(hi * block, n), block, *constants)

@@ -10,14 +10,15 @@ backend.both_cores runs it), and on GAN.fit with the BLAS on one thread and on t
 """
 
 import platform
+import threading
 
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from minigan import backend
+from minigan import backend, flat
 from minigan.gan import GAN
-from minigan.layers import Conv2D, ConvTranspose2D, Dropout, LeakyReLU
+from minigan.layers import Conv2D, ConvTranspose2D, Dropout, LeakyReLU, conv_fast
 from minigan.models import dcgan
 
 # OpenBLAS has kernels of its own for small products (on a Xeon with AVX-512, seen up to
@@ -42,6 +43,27 @@ def threads(monkeypatch):
         yield set_threads
 
 
+def watch_threads(monkeypatch):
+    """Record the name of every thread that runs a part of in_halves (returns the list)."""
+    names = []
+    real = backend.in_halves
+
+    def watched(xp, fn, n, *args, **kwargs):
+        def recorded(lo, hi):
+            names.append(threading.current_thread().name)
+            fn(lo, hi)
+
+        real(xp, recorded, n, *args, **kwargs)
+
+    for module in (backend, conv_fast, flat):  # each calls it by its own name
+        monkeypatch.setattr(module, "in_halves", watched)
+    return names
+
+
+def on_worker(names):
+    return any(name.startswith("minigan-cpu") for name in names)
+
+
 def conv_passes(layer, x, dout):
     """(y, dx, dW) of one forward and backward pass of a fresh copy of ``layer``."""
     y = layer.forward(x)
@@ -55,8 +77,8 @@ def conv_passes(layer, x, dout):
     [
         (lambda: Conv2D(3, 8, 5, stride=2, padding=2, rng=np.random.default_rng(0)), (37, 3, 12, 12)),
         (lambda: Conv2D(64, 16, 5, stride=2, padding=2, rng=np.random.default_rng(1)), (33, 64, 14, 14)),
-        (lambda: ConvTranspose2D(16, 4, 5, stride=2, padding=2, output_padding=1, rng=np.random.default_rng(2)),
-         (35, 16, 7, 7)),
+        (lambda: ConvTranspose2D(32, 8, 5, stride=2, padding=2, output_padding=1, rng=np.random.default_rng(2)),
+         (35, 32, 7, 7)),
         (lambda: Conv2D(2, 3, 3, rng=np.random.default_rng(3)), (1, 2, 5, 5)),  # one image: nothing to split
     ],
 )  # fmt: skip
@@ -86,17 +108,10 @@ def test_training_steps_are_the_same_on_one_and_two_threads(threads):
         np.testing.assert_array_equal(one, two)
 
 
-def test_cpu_threads_follows_the_setting_and_the_environment(monkeypatch):
+def test_cpu_threads_is_one_unless_set(monkeypatch):
     monkeypatch.setattr(backend, "CPU_THREADS", None)
-    monkeypatch.delenv("MINIGAN_CPU_THREADS", raising=False)
-    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "8")
-    assert backend.cpu_threads() == 1  # off unless asked for (it was measured slower)
-    monkeypatch.setenv("MINIGAN_CPU_THREADS", "2")
-    assert backend.cpu_threads() == 2
-    monkeypatch.setenv("MINIGAN_CPU_THREADS", "8")
-    assert backend.cpu_threads() == 2  # at most 2
-    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
-    assert backend.cpu_threads() == 1  # never more than BLAS is told to use
+    monkeypatch.setenv("MINIGAN_CPU_THREADS", "2")  # no longer read: both_cores decides
+    assert backend.cpu_threads() == 1
     monkeypatch.setattr(backend, "CPU_THREADS", 2)
     assert backend.cpu_threads() == 2
 
@@ -183,19 +198,32 @@ def test_freed_memory_is_kept_only_when_training_on_the_cpu_and_can_be_turned_of
     assert backend.keep_freed_memory() is False
 
 
-@pytest.mark.parametrize("shape", [(600, 100, 150), (150, 100, 600), (64, 1, 50), (1, 8, 5), (2, 3, 2)])  # (m, k, n)
-def test_matmul_in_halves_is_one_product_bit_for_bit(threads, shape):
-    """Rows in halves when m >= n, columns when m < n, an outer product when k = 1."""
+@pytest.mark.parametrize("shape", [(600, 100, 150), (150, 100, 600), (1, 8, 5), (2, 3, 2)])  # (m, k, n)
+def test_matmul_in_halves_is_one_product_bit_for_bit(threads, monkeypatch, shape):
+    """Rows in halves when m >= n, columns when m < n; small products in one go."""
     m, k, n = shape
     rng = np.random.default_rng(7)
     a, b = rng.standard_normal((m, k)).astype(np.float32), rng.standard_normal((k, n)).astype(np.float32)
+    names = watch_threads(monkeypatch)
     threads(2)
     two = backend.matmul(a, b)
     transposed = backend.matmul(np.asfortranarray(a.T).T, b)  # a laid out as the transpose of a C array
     into = backend.matmul(a, b, out=np.full((m, n), np.nan, dtype=np.float32))
+    assert on_worker(names) == (m * k * n >= SMALL_PRODUCT)  # the large ones were split
     threads(1)
     for result in (two, transposed, into):
         np.testing.assert_array_equal(result.view(np.uint32), (a @ b).view(np.uint32))
+
+
+def test_an_outer_product_is_the_blas_product_bit_for_bit(threads):
+    """k = 1 is one elementwise product; zeros times negatives give +0.0, as the BLAS's sum does."""
+    a = np.array([[0.0], [-2.0], [3.5], [0.0]] * 50, np.float32)  # (200, 1)
+    b = np.array([[-1.0, 0.0, 2.0, -0.0, 1e-30] * 60], np.float32)  # (1, 300)
+    expected = a @ b
+    assert not np.signbit(expected[expected == 0]).any()
+    for n in (1, 2):
+        threads(n)
+        np.testing.assert_array_equal(backend.matmul(a, b).view(np.uint32), expected.view(np.uint32))
 
 
 @pytest.mark.parametrize(
@@ -222,12 +250,37 @@ def test_both_cores_puts_the_blas_on_one_thread_and_back(monkeypatch):
     with threadpool_limits(2, user_api="blas"):
         with backend.both_cores():
             assert (backend.cpu_threads(), blas.num_threads) == (2, 1)
+            with backend.both_cores():  # nested: the outer one decides
+                assert (backend.cpu_threads(), blas.num_threads) == (2, 1)
+            assert (backend.cpu_threads(), blas.num_threads) == (2, 1)
+        assert (backend.CPU_THREADS, blas.num_threads) == (None, 2)
+        with pytest.raises(KeyboardInterrupt), backend.both_cores():
+            raise KeyboardInterrupt  # an interrupted fit
         assert (backend.CPU_THREADS, blas.num_threads) == (None, 2)
         monkeypatch.setenv("MINIGAN_CPU_THREADS", "1")  # the user's choice stands
         with backend.both_cores():
             assert (backend.cpu_threads(), blas.num_threads) == (1, 2)
     with threadpool_limits(1, user_api="blas"), backend.both_cores():  # one BLAS thread: nothing to split
         assert (backend.CPU_THREADS, blas.num_threads) == (None, 1)
+
+
+def test_in_halves_called_from_the_worker_runs_there(threads):
+    """A part that splits again runs its inner parts on the worker itself, instead of
+    waiting for the one worker that is busy running it."""
+    threads(2)
+    seen = np.zeros(8, dtype=int)
+
+    def inner(lo, hi):
+        seen[lo:hi] += 1
+
+    def outer(lo, hi):
+        backend.in_halves(np, lambda a, b: inner(lo + a, lo + b), hi - lo, 8)
+
+    done = threading.Thread(target=backend.in_halves, args=(np, outer, 8, 8), daemon=True)
+    done.start()
+    done.join(timeout=30)
+    assert not done.is_alive(), "in_halves waited for itself"
+    np.testing.assert_array_equal(seen, 1)
 
 
 def test_fit_gives_the_same_numbers_on_one_core_and_on_two(monkeypatch):
@@ -238,20 +291,15 @@ def test_fit_gives_the_same_numbers_on_one_core_and_on_two(monkeypatch):
     monkeypatch.setattr(backend, "SPLIT_ELEMENTS", 0)
     monkeypatch.setattr(backend, "SPLIT_MACS", SMALL_PRODUCT)
     x = np.random.default_rng(9).uniform(-1, 1, (40, 1, 28, 28)).astype(np.float32)
-    seen, weights = [], []
-    real_in_halves = backend.in_halves
-
-    def watched(xp, fn, n, *args, **kwargs):
-        seen.append(backend.cpu_threads())
-        real_in_halves(xp, fn, n, *args, **kwargs)
-
-    monkeypatch.setattr(backend, "in_halves", watched)
+    names, weights, used_worker = watch_threads(monkeypatch), [], []
     for n_threads in (1, 2):
         with threadpool_limits(n_threads, user_api="blas"):
             gan = GAN(*dcgan(latent_dim=16, seed=0), 16, seed=0)
             gan.fit(x, epochs=1, batch_size=20, progress=False)
         weights.append([p.copy() for net in (gan.G, gan.D) for p in net.params.values()])
-    assert max(seen) == 2  # the second run did split its work
+        used_worker.append(on_worker(names))
+        names.clear()
+    assert used_worker == [False, True]  # one BLAS thread: nothing split; two: the worker did half
     for one, two in zip(*weights):
         np.testing.assert_array_equal(one.view(np.uint32), two.view(np.uint32))
 

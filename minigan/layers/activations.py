@@ -1,6 +1,7 @@
 """Elementwise activations. They have no parameters; each keeps what its backward needs.
 
 For all of them x and y have any shape, the same shape, and dx = dout * dy/dx.
+``multiply(a, b)`` is a * b, shared between a CPU's two cores (backend.multiply).
 """
 
 from ..backend import fused, get_array_module, leaky_relu_slope, multiply
@@ -37,7 +38,7 @@ class LeakyReLU(Layer):
     def forward(self, x):
         self.check_floating(x)
         self.mask, self.slope = leaky_relu_slope(x, self.alpha)  # x > 0;  1 there, else alpha
-        return multiply(self.slope, x)  # slope * x (backend.multiply: on both cores of a CPU)
+        return multiply(self.slope, x)  # slope * x
 
     def backward(self, dout, param_grads=True):
         return multiply(self.slope, dout)  # slope * dout

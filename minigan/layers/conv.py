@@ -18,6 +18,7 @@ each one's forward is the other's input gradient.
 The layers work channels-last (an output is stored (N, ho, wo, C) and handed on as a
 transposed view of logical shape (N, C, ho, wo)); why, and how the patch matrices are
 made fast, is in conv_fast.py, whose ``ConvWorkspace`` each layer holds.
+``matmul(a, b)`` is a @ b, shared between a CPU's two cores (backend.matmul).
 """
 
 import numpy as np

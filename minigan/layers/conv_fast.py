@@ -189,9 +189,9 @@ class Scratch:
 class ConvWorkspace:
     """The patch matrices of one conv layer (kernel k, stride, padding), made fast.
 
-    Holds two buffers: ``kept`` for the rows a layer keeps from its forward to its
-    backward, and ``block`` for one block of rows used at once. What it returns from
-    ``kept`` is valid until its next ``im2row``.
+    Holds ``kept``, the rows a layer keeps from its forward to its backward, and
+    ``blocks``, one buffer per half of the images for one block of rows used at once.
+    What it returns from ``kept`` is valid until its next ``im2row``.
     """
 
     def __init__(self, k, stride, padding):
@@ -226,7 +226,10 @@ class ConvWorkspace:
 
         A block of images at a time: each block of a @ b is added up by row2im while
         it is in the cache (for the whole batch it would be the step's largest array).
-        On two CPU threads each takes half of the images, product and adds (``in_halves``).
+        On the CPU the images are cut in two halves first, each in its own blocks and
+        block buffer: on two threads each core makes and adds up its own half, and on
+        one the same blocks follow each other, so the products are the same either way
+        (``in_halves(cut=True)``).
         """
         xp = get_array_module(a)
         N, C, h, w = x_shape
@@ -234,14 +237,14 @@ class ConvWorkspace:
         pixels, n = self._pixels_and_images(xp, x_shape, b.shape[1], x.itemsize)
 
         def part(lo, hi):  # images lo..hi-1, a block at a time, in this half's own block buffer
-            block = self.blocks[lo > 0].take((n * pixels, b.shape[1]), x.dtype, xp)
+            block = self.blocks[lo > 0].take((min(n, hi - lo) * pixels, b.shape[1]), x.dtype, xp)
             for images, span in image_blocks(hi - lo, n, pixels):
                 ab = block[: span.stop - span.start]  # (m*ho*wo, k*k*C): a @ b for the block's m images
                 xp.matmul(a[lo * pixels :][span], b, out=ab)
                 row2im(ab, (images.stop - images.start, C, h, w), self.k, self.stride, self.padding,
                        out=x[lo:][images])  # fmt: skip
 
-        in_halves(xp, part, N, a.shape[0] * a.shape[1] * b.shape[1], minimum=SPLIT_MACS)
+        in_halves(xp, part, N, a.shape[0] * a.shape[1] * b.shape[1], minimum=SPLIT_MACS, cut=True)
         return x.transpose(0, 3, 1, 2)
 
     def im2row_products(self, t, a=None, b=None):

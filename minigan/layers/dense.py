@@ -1,4 +1,8 @@
-"""Dense (fully connected) layer: y = x @ W + b."""
+"""Dense (fully connected) layer: y = x @ W + b.
+
+``matmul(a, b)`` below is a @ b; backend.matmul only decides how a CPU's two cores
+share the work (the numbers are those of a @ b).
+"""
 
 import numpy as np
 
@@ -38,7 +42,7 @@ class Dense(Layer):
         if x.shape[1] != self.in_features:
             raise ValueError(f"{self!r}: expected input of shape (N, {self.in_features}), got {x.shape}")
         self.x = x
-        y = matmul(x, self.params["W"])  # x @ W (backend.matmul: on both cores of a CPU)
+        y = matmul(x, self.params["W"])  # x @ W
         if self.bias:
             y += self.params["b"]
         return y
