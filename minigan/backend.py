@@ -502,8 +502,9 @@ def dropout_generator_for(rng, seed, xp, owner="Dropout"):
     rng: the layer's generator so far (None before its first mask): made from ``seed``
     when None, else kept, since a CounterRNG runs on either device (a GPU run goes on
     on the CPU with the same masks). A PCG64 generator cannot be continued on the GPU:
-    it is replaced by a CounterRNG seeded from its state, and ``owner`` is named in a
-    warning that the masks from here on are not the ones the CPU would have drawn.
+    it is replaced by a CounterRNG seeded from its state, and ``owner`` (a layer or its
+    name, formatted only then) is named in a warning that the masks from here on are
+    not the ones the CPU would have drawn.
     """
     if rng is None:
         return dropout_generator(seed, xp)

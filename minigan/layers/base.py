@@ -81,7 +81,7 @@ class Layer:
 
         ``expected`` describes the shape in words, e.g. "(N, 3, h, w)".
         """
-        if not hasattr(x, "ndim") or x.ndim not in np.atleast_1d(ndim):
+        if not hasattr(x, "ndim") or x.ndim not in (ndim if isinstance(ndim, (tuple, list)) else (ndim,)):
             shape = getattr(x, "shape", type(x).__name__)
             raise ValueError(f"{self!r}: expected input of shape {expected}, got {shape}")
 
