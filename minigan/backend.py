@@ -234,7 +234,7 @@ def cpu_threads():
     return CPU_THREADS or 1
 
 
-SPLIT_ELEMENTS = 1 << 18  # a pass over fewer array elements stays on one thread (a hand-over costs ~30 us)
+SPLIT_ELEMENTS = 1 << 18  # a pass over fewer array elements stays on one thread (a hand-over costs 0.03-0.2 ms)
 SPLIT_MACS = 1 << 25  # so does a product of fewer multiply-adds (32M: about 0.4 ms on one core);
 # its halves then stay far above the sizes for which OpenBLAS picks kernels of its own
 # for small products (up to about 2M multiply-adds on a Xeon with AVX-512), which sum
