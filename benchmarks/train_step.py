@@ -37,7 +37,7 @@ when they are set (they override the kernel OpenBLAS would pick).
 
 Threads: ``--threads N`` sets OPENBLAS_NUM_THREADS / OMP_NUM_THREADS / MKL_NUM_THREADS
 before NumPy is imported (re-running the script if NumPy was imported already) and,
-when threadpoolctl is installed, also limits the loaded BLAS with it.
+also limits the loaded BLAS with threadpoolctl.
 """
 
 import argparse

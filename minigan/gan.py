@@ -37,10 +37,11 @@ HISTORY_KEYS = ("step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "grad_n
 
 
 def convolutional(*nets):
-    """Whether any of the networks has a convolution. On a 2-core CPU ``fit`` trains such
-    networks within ``backend.both_cores``: their patch copies and passes are a large
-    share of a step, and halving them pays; an MLP's step is nearly all mid-size
-    products, which OpenBLAS's own two threads run faster (benchmarks/RESULTS.md, round 7)."""
+    """Whether any of the networks has a convolution. When the BLAS runs two threads (a
+    2-core CPU), ``fit`` trains such networks within ``backend.both_cores``: their
+    patch copies and passes are a large share of a step, and halving them pays; an
+    MLP's step is nearly all mid-size products, which OpenBLAS's own two threads run
+    faster (benchmarks/RESULTS.md, round 7)."""
     return any(isinstance(layer, (Conv2D, ConvTranspose2D)) for net in nets for layer in leaf_layers(net))
 
 
@@ -278,7 +279,7 @@ class GAN:
         if xp is np:
             keep_freed_memory()  # each step's large arrays are reused, not fetched from the kernel again
         split = xp is np and convolutional(self.G, self.D)  # measured: pays for convolutions, not for an MLP
-        with both_cores() if split else contextlib.nullcontext():  # a 2-core CPU: BLAS on one, the copies on both
+        with both_cores() if split else contextlib.nullcontext():  # BLAS on one thread, products and copies on both
             self._epochs(x, y, batch_size, epochs, on_epoch_end, progress)
         return self.history
 
