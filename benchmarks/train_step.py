@@ -27,7 +27,8 @@ flat buffers), "flat" (the library as it is), "same" (the library as it is again
 a second GAN: an A/A control that shows the noise), "blas2" (the library outside
 ``both_cores``: the BLAS on both cores, minigan's copies on one, as before round 7),
 "before" (an older copy of the package, ``--before DIR``, imported beside this one
-and run as its own ``GAN.fit`` ran it). Settings that hold for the
+and run as its own ``GAN.fit`` runs it, ``GAN.training_threads``; a package from before
+that method runs outside ``both_cores``). Settings that hold for the
 whole process (the malloc thresholds that ``GAN.fit`` sets on the CPU, set here as
 the trainer sets them) hold for every variant and PyTorch.
 
@@ -42,6 +43,7 @@ also limits the loaded BLAS with threadpoolctl.
 
 import argparse
 import contextlib
+import functools
 import json
 import math
 import os
@@ -441,16 +443,15 @@ def import_before(folder):
     return module
 
 
-def fit_cores(gan, device, package="minigan"):
-    """The context ``package``'s GAN.fit trains ``gan`` in: ``backend.both_cores`` for a
-    convolutional GAN on the CPU (the BLAS on one thread, minigan's own two threads on
-    the products and copies), else none (as every fit did before round 7)."""
-    import importlib
-
-    backend, gan_module = (importlib.import_module(f"{package}.{m}") for m in ("backend", "gan"))
-    if device != "cpu" or not hasattr(backend, "both_cores") or not gan_module.convolutional(gan.G, gan.D):
+def fit_cores(gan, device):
+    """A factory of the context ``gan``'s own GAN.fit trains it in (``GAN.training_threads``):
+    ``backend.both_cores`` for a convolutional GAN on the CPU. A package from before
+    ``training_threads`` gets none, as every fit trained before round 7."""
+    if not hasattr(gan, "training_threads"):
         return contextlib.nullcontext
-    return backend.both_cores
+    from minigan.backend import module_for
+
+    return functools.partial(gan.training_threads, module_for(device))
 
 
 def variant_step(name, args, n):
@@ -461,7 +462,7 @@ def variant_step(name, args, n):
             raise SystemExit(f"{sys.argv[0]}: the variant 'before' needs --before DIR")
         import_before(args.before)
         gan, real, _ = build(args.model, n, args.device, package="minigan_before")
-        return (lambda: gan.train_step(real)), fit_cores(gan, args.device, package="minigan_before")
+        return (lambda: gan.train_step(real)), fit_cores(gan, args.device)
     gan, real, _ = build(args.model, n, args.device)
     cores = fit_cores(gan, args.device)
     if name == "separate":

@@ -211,7 +211,6 @@ def keep_freed_memory():
         return False
 
 
-
 # ---- the CPU's second core ------------------------------------------------------
 # BLAS runs its products on every core, but NumPy runs each copy and elementwise pass
 # on one. NumPy lets go of the interpreter lock inside a large product, copy or ufunc

@@ -276,30 +276,32 @@ class GAN:
         if batch_size > n:
             raise ValueError(f"batch size {batch_size} is larger than the data ({n} examples)")
         xp = get_array_module(x)
-        if xp is np:
-            keep_freed_memory()  # each step's large arrays are reused, not fetched from the kernel again
-        split = xp is np and convolutional(self.G, self.D)  # measured: pays for convolutions, not for an MLP
-        with both_cores() if split else contextlib.nullcontext():  # BLAS on one thread, products and copies on both
-            self._epochs(x, y, batch_size, epochs, on_epoch_end, progress)
-        return self.history
-
-    def _epochs(self, x, y, batch_size, epochs, on_epoch_end, progress):
-        """fit's loop: epochs up to ``epochs``, each over a fresh order of the examples."""
         from .progress import progress_bar
 
-        xp, n = get_array_module(x), x.shape[0]
-        while self.epoch < epochs:
-            batches = to_module(np.stack(self.epoch_batches(n, batch_size)), xp)  # (steps, B): one copy an epoch
-            bar = progress_bar(batches, desc=f"epoch {self.epoch + 1}/{epochs}", enabled=progress)
-            for idx in bar:
-                stats = self.train_step(x[idx]) if y is None else self.train_step(x[idx], y[idx])
-                self.record(stats)
-                bar.set_postfix(d_loss=f"{stats['d_loss']:.3f}", g_loss=f"{stats['g_loss']:.3f}",
-                                d_real=f"{stats['d_real']:.2f}", d_fake=f"{stats['d_fake']:.2f}")  # fmt: skip
-            bar.close()
-            self.epoch += 1
-            if on_epoch_end is not None:
-                on_epoch_end(self)
+        if xp is np:
+            keep_freed_memory()  # each step's large arrays are reused, not fetched from the kernel again
+        with self.training_threads(xp):
+            while self.epoch < epochs:
+                batches = to_module(np.stack(self.epoch_batches(n, batch_size)), xp)  # (steps, B): one copy an epoch
+                bar = progress_bar(batches, desc=f"epoch {self.epoch + 1}/{epochs}", enabled=progress)
+                for idx in bar:
+                    stats = self.train_step(x[idx]) if y is None else self.train_step(x[idx], y[idx])
+                    self.record(stats)
+                    bar.set_postfix(d_loss=f"{stats['d_loss']:.3f}", g_loss=f"{stats['g_loss']:.3f}",
+                                    d_real=f"{stats['d_real']:.2f}", d_fake=f"{stats['d_fake']:.2f}")  # fmt: skip
+                bar.close()
+                self.epoch += 1
+                if on_epoch_end is not None:
+                    on_epoch_end(self)
+        return self.history
+
+    def training_threads(self, xp):
+        """The context ``fit`` trains in, for data on module ``xp``: ``backend.both_cores``
+        for networks with a convolution on the CPU (the BLAS on one thread, products and
+        copies on both cores, when the BLAS runs two), else none."""
+        if xp is np and convolutional(self.G, self.D):
+            return both_cores()
+        return contextlib.nullcontext()
 
     def record(self, stats):
         self.history["step"].append(self.step)

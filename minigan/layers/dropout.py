@@ -39,7 +39,7 @@ class Dropout(Layer):
         if not self.training or self.p == 0:
             self.mask = None
             return x
-        self.rng = dropout_generator_for(self.rng, self.seed, get_array_module(x), owner=self)  # named in a warning, if any
+        self.rng = dropout_generator_for(self.rng, self.seed, get_array_module(x), owner=self)
         self.mask = keep_mask(self.rng, x, self.p)  # True = keep
         self.scale = x.dtype.type(1 / (1 - self.p))
         return self.apply_mask(x)
