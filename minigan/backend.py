@@ -9,6 +9,7 @@ devices unless you call ``to_device``.
 
 import contextlib
 import contextvars
+import ctypes
 import functools
 import os
 import threading
@@ -263,6 +264,10 @@ def in_halves(xp, fn, n, elements, minimum=None, cut=False):
         else:
             fn(0, n)
         return
+    spinner = _spinner
+    if spinner is not None and spinner.owner == threading.get_ident() and not spinner.busy:
+        spinner.halves(fn, n)  # within both_cores: a hand-over without a thread to wake
+        return
     global _pool
     if _pool is None:
         from concurrent.futures import ThreadPoolExecutor
@@ -345,7 +350,8 @@ def both_cores():
     larger machine, where the BLAS's own threads serve the products: not measured),
     when ``CPU_THREADS`` is already set (an enclosing ``both_cores`` among others),
     when MINIGAN_CPU_THREADS=1 asks for one thread, or without threadpoolctl. The
-    numbers are those of the BLAS on one thread either way.
+    numbers are those of the BLAS on one thread either way. Within, the second thread
+    waits for its halves by spinning (``SpinningWorker``), so the second core stays busy.
     """
     global CPU_THREADS
     wanted = CPU_THREADS is None and os.environ.get("MINIGAN_CPU_THREADS") != "1"
@@ -356,10 +362,114 @@ def both_cores():
     blas.set_num_threads(1)
     CPU_THREADS = 2
     try:
-        yield
+        with _spinning_worker():
+            yield
     finally:
         CPU_THREADS = None
         blas.set_num_threads(2)
+
+
+_spinner = None  # the SpinningWorker of the enclosing both_cores, when this C library has spin locks
+
+
+@contextlib.contextmanager
+def _spinning_worker():
+    global _spinner
+    libc = _spin_locks()
+    if libc is None:
+        yield
+        return
+    _spinner = SpinningWorker(libc)
+    try:
+        yield
+    finally:
+        worker, _spinner = _spinner, None
+        worker.stop()
+
+
+def _spin_locks():
+    """The C library, when it has POSIX spin locks (glibc: Linux), else None."""
+    try:
+        libc = ctypes.CDLL(None)
+        for name in ("pthread_spin_init", "pthread_spin_lock", "pthread_spin_unlock"):
+            getattr(libc, name).restype = ctypes.c_int
+    except (OSError, AttributeError, TypeError):  # no spin locks (macOS), or no C library to load (Windows)
+        return None
+    return libc
+
+
+def _forget_threads_after_fork():
+    """A forked child has none of its parent's threads: it must not hand halves to them."""
+    global _spinner, _pool
+    _spinner = _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_threads_after_fork)
+
+
+class SpinningWorker:
+    """A second thread that waits for its half of a split by spinning, not sleeping.
+
+    Why: a thread that slept for a millisecond takes 0.1 to 0.2 ms to wake on a
+    virtual machine (the host has put its core to sleep too), and a DCGAN step hands
+    over about 60 halves, most after the main thread ran alone for a while. Spinning
+    in a C spin lock (called through ctypes, which releases Python's lock meanwhile)
+    keeps the core awake: such a hand-over takes about 0.03 ms instead of 0.12
+    (benchmarks/RESULTS.md, round 8). The price: one core stays busy for as long as
+    ``both_cores`` lasts, as OpenBLAS's and OpenMP's threads stay busy for a while
+    after their own work.
+
+    Two spin locks, both held while idle: ``go`` by the worker's side (main unlocks it
+    to hand over a half, the worker takes it again), ``done`` by main's side (the
+    worker unlocks it when its half is done, main takes it again).
+    """
+
+    def __init__(self, libc):
+        self.libc = libc
+        self.go, self.done = ctypes.c_int(0), ctypes.c_int(0)
+        for lock in (self.go, self.done):
+            libc.pthread_spin_init(ctypes.byref(lock), 0)
+            libc.pthread_spin_lock(ctypes.byref(lock))  # both start held
+        self.task, self.error, self.busy = None, None, False
+        self.owner = threading.get_ident()  # only this thread hands over halves
+        self.thread = threading.Thread(target=self._run, name=f"{_WORKER}-spin", daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        go, done = ctypes.byref(self.go), ctypes.byref(self.done)
+        while True:
+            self.libc.pthread_spin_lock(go)  # spins, without Python's lock, until main hands over
+            task = self.task
+            try:
+                if task is None:
+                    return
+                task()
+            except BaseException as e:  # noqa: BLE001  (re-raised in main)
+                self.error = e
+            finally:
+                task = None  # hold no arrays of a finished half
+                self.libc.pthread_spin_unlock(done)
+
+    def halves(self, fn, n):
+        """fn(0, n//2) on the worker, fn(n//2, n) here; re-raises the worker's error.
+        While it runs, ``busy``: a split made inside fn(n//2, n) goes to ``in_halves``'
+        other worker instead."""
+        self.task = functools.partial(contextvars.copy_context().run, fn, 0, n // 2)  # with np.errstate
+        self.busy = True
+        self.libc.pthread_spin_unlock(ctypes.byref(self.go))
+        try:
+            fn(n // 2, n)
+        finally:
+            self.libc.pthread_spin_lock(ctypes.byref(self.done))  # spins until the worker's half is done
+            self.task, error, self.error, self.busy = None, self.error, None, False
+        if error is not None:
+            raise error
+
+    def stop(self):
+        self.task = None
+        self.libc.pthread_spin_unlock(ctypes.byref(self.go))
+        self.thread.join()
 
 
 def fold_in_one_sum(xp):

@@ -9,6 +9,9 @@ backend.CPU_THREADS forced to 1 and to 2 and the BLAS on one thread (as
 backend.both_cores runs it), and on GAN.fit with the BLAS on one thread and on two.
 """
 
+import contextlib
+import faulthandler
+import os
 import platform
 import threading
 
@@ -28,18 +31,29 @@ from minigan.models import dcgan
 SMALL_PRODUCT = 1 << 23
 
 
-@pytest.fixture
-def threads(monkeypatch):
+SPIN_LOCKS = backend._spin_locks() is not None
+
+
+@pytest.fixture(params=["spinning", "pooled"])
+def threads(request, monkeypatch):
     """Set backend.CPU_THREADS for one test (restored after it), with the BLAS on one
     thread as ``both_cores`` runs it; the small arrays of a test are split too
-    (backend.SPLIT_ELEMENTS = 0), and products from SMALL_PRODUCT multiply-adds up."""
+    (backend.SPLIT_ELEMENTS = 0), and products from SMALL_PRODUCT multiply-adds up.
+    Each test runs twice: with the spinning worker that ``both_cores`` starts, and
+    with the pooled one that serves any other thread."""
+    if request.param == "spinning" and not SPIN_LOCKS:
+        pytest.skip("no POSIX spin locks in this C library")
     monkeypatch.setattr(backend, "SPLIT_ELEMENTS", 0)
     monkeypatch.setattr(backend, "SPLIT_MACS", SMALL_PRODUCT)
 
-    def set_threads(n):
-        monkeypatch.setattr(backend, "CPU_THREADS", n)
+    with contextlib.ExitStack() as stack:
 
-    with threadpool_limits(1, user_api="blas"):
+        def set_threads(n):
+            monkeypatch.setattr(backend, "CPU_THREADS", n)
+            if n == 2 and request.param == "spinning" and backend._spinner is None:
+                stack.enter_context(backend._spinning_worker())
+
+        stack.enter_context(threadpool_limits(1, user_api="blas"))
         yield set_threads
 
 
@@ -310,3 +324,78 @@ def test_only_convolutional_gans_use_both_cores():
 
     assert convolutional(*build("dcgan", seed=0)) and convolutional(*build("cdcgan", seed=0))
     assert not convolutional(*build("mlp", seed=0)) and not convolutional(*build("cmlp", seed=0))
+
+
+@pytest.fixture
+def spinning(monkeypatch):
+    """both_cores' spinning worker for one test (skipped where the C library has no spin locks)."""
+    if not SPIN_LOCKS:
+        pytest.skip("no POSIX spin locks in this C library")
+    monkeypatch.setattr(backend, "CPU_THREADS", 2)
+    monkeypatch.setattr(backend, "SPLIT_ELEMENTS", 0)
+    faulthandler.dump_traceback_later(60, exit=True)  # a hand-over that never ends fails the run, not hangs it
+    try:
+        with backend._spinning_worker():
+            yield backend._spinner
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+
+
+def test_both_cores_hands_halves_to_a_spinning_worker_and_stops_it(monkeypatch):
+    """Within both_cores the first half runs on the spinning worker; on the way out the
+    worker ends, so nothing spins after training."""
+    if not SPIN_LOCKS:
+        pytest.skip("no POSIX spin locks in this C library")
+    monkeypatch.setattr(backend, "CPU_THREADS", None)
+    monkeypatch.delenv("MINIGAN_CPU_THREADS", raising=False)
+    names = []
+    with threadpool_limits(2, user_api="blas"), backend.both_cores():
+        worker = backend._spinner.thread
+        backend.in_halves(np, lambda lo, hi: names.append((lo, threading.current_thread().name)), 4, 1 << 20)
+    assert sorted(names) == [(0, "minigan-cpu-spin"), (2, threading.current_thread().name)]
+    assert backend._spinner is None and not worker.is_alive()
+
+
+def test_the_spinning_worker_passes_errors_on_and_goes_on(spinning):
+    def fail(lo, hi):
+        if lo == 0:
+            raise ValueError("the worker's half failed")
+
+    for _ in range(2):
+        with pytest.raises(ValueError, match="the worker's half failed"):
+            backend.in_halves(np, fail, 4, 4)
+    seen = np.zeros(6, dtype=int)
+    backend.in_halves(np, lambda lo, hi: seen.__setitem__(slice(lo, hi), seen[lo:hi] + 1), 6, 6)
+    np.testing.assert_array_equal(seen, 1)
+    assert spinning.thread.is_alive()
+
+
+def test_a_split_inside_the_callers_half_goes_to_the_other_worker(spinning):
+    """While the spinning worker runs the first half, a split made inside the second
+    half (on this thread) cannot wait for it: it goes to the pooled worker."""
+    seen, names = np.zeros(8, dtype=int), set()
+
+    def inner(lo, hi):
+        seen[lo:hi] += 1
+        names.add(threading.current_thread().name)
+
+    def outer(lo, hi):
+        backend.in_halves(np, lambda a, b: inner(lo + a, lo + b), hi - lo, 8)
+
+    backend.in_halves(np, outer, 8, 8)
+    np.testing.assert_array_equal(seen, 1)
+    assert "minigan-cpu-spin" in names and any(n.startswith("minigan-cpu_") for n in names)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this system")
+def test_a_forked_child_does_not_hand_halves_to_its_parents_worker(spinning):
+    seen = np.zeros(4, dtype=int)
+    pid = os.fork()
+    if pid == 0:  # the child: its own worker does the first half
+        try:
+            backend.in_halves(np, lambda lo, hi: seen.__setitem__(slice(lo, hi), 1), 4, 4)
+            os._exit(0 if backend._spinner is None and seen.sum() == 4 else 1)
+        except BaseException:  # noqa: BLE001
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
