@@ -12,6 +12,7 @@ import contextvars
 import ctypes
 import functools
 import os
+import sys
 import threading
 import warnings
 
@@ -374,26 +375,32 @@ _spinner = None  # the SpinningWorker of the enclosing both_cores, when this C l
 
 @contextlib.contextmanager
 def _spinning_worker():
+    """Within: ``_spinner``, a SpinningWorker for this thread's splits, where it can run."""
     global _spinner
     libc = _spin_locks()
-    if libc is None:
+    if libc is None or len(os.sched_getaffinity(0)) < 2:  # no spin locks, or one core to run on
         yield
         return
-    _spinner = SpinningWorker(libc)
+    worker, pid = SpinningWorker(libc), os.getpid()
+    _spinner = worker
     try:
         yield
     finally:
-        worker, _spinner = _spinner, None
-        worker.stop()
+        _spinner = None
+        if os.getpid() == pid:  # (a forked child has no worker to stop)
+            worker.stop()
 
 
 def _spin_locks():
-    """The C library, when it has POSIX spin locks (glibc: Linux), else None."""
+    """The C library, on Linux (glibc or musl), whose spin locks any thread may unlock;
+    else None (macOS has none; elsewhere an unlock by another thread is not allowed)."""
+    if not sys.platform.startswith("linux"):
+        return None
     try:
         libc = ctypes.CDLL(None)
         for name in ("pthread_spin_init", "pthread_spin_lock", "pthread_spin_unlock"):
             getattr(libc, name).restype = ctypes.c_int
-    except (OSError, AttributeError, TypeError):  # no spin locks (macOS), or no C library to load (Windows)
+    except (OSError, AttributeError):
         return None
     return libc
 
@@ -427,11 +434,12 @@ class SpinningWorker:
 
     def __init__(self, libc):
         self.libc = libc
-        self.go, self.done = ctypes.c_int(0), ctypes.c_int(0)
+        self.go, self.done = ctypes.c_int(0), ctypes.c_int(0)  # pthread_spinlock_t is an int on Linux
         for lock in (self.go, self.done):
-            libc.pthread_spin_init(ctypes.byref(lock), 0)
-            libc.pthread_spin_lock(ctypes.byref(lock))  # both start held
-        self.task, self.error, self.busy = None, None, False
+            if libc.pthread_spin_init(ctypes.byref(lock), 0) or libc.pthread_spin_lock(ctypes.byref(lock)):
+                raise OSError("pthread_spin_init / pthread_spin_lock failed")  # both start held
+        self.task, self.error, self.busy, self.ran, self.stopped = None, None, False, False, False
+        self.handovers = 0  # halves handed to the worker so far
         self.owner = threading.get_ident()  # only this thread hands over halves
         self.thread = threading.Thread(target=self._run, name=f"{_WORKER}-spin", daemon=True)
         self.thread.start()
@@ -444,6 +452,7 @@ class SpinningWorker:
             try:
                 if task is None:
                     return
+                self.ran = True
                 task()
             except BaseException as e:  # noqa: BLE001  (re-raised in main)
                 self.error = e
@@ -453,21 +462,35 @@ class SpinningWorker:
 
     def halves(self, fn, n):
         """fn(0, n//2) on the worker, fn(n//2, n) here; re-raises the worker's error.
+
         While it runs, ``busy``: a split made inside fn(n//2, n) goes to ``in_halves``'
-        other worker instead."""
+        other worker instead. ``busy`` is set before the hand-over and cleared only at
+        the very end, so an interrupt that lands in between leaves it set, and no later
+        split can meet a worker still busy with this one. Waiting for the worker's half
+        cannot be interrupted (an interrupt acts when it is done).
+        """
+        if self.stopped:  # (stopped from another thread): both halves here, in order
+            fn(0, n // 2)
+            fn(n // 2, n)
+            return
         self.task = functools.partial(contextvars.copy_context().run, fn, 0, n // 2)  # with np.errstate
-        self.busy = True
+        self.ran, self.busy = False, True
+        self.handovers += 1
         self.libc.pthread_spin_unlock(ctypes.byref(self.go))
         try:
             fn(n // 2, n)
         finally:
             self.libc.pthread_spin_lock(ctypes.byref(self.done))  # spins until the worker's half is done
-            self.task, error, self.error, self.busy = None, self.error, None, False
+            ran, error, self.task, self.error = self.ran, self.error, None, None
+            if not ran:  # the worker had been stopped: its half is still to do
+                fn(0, n // 2)
+            self.busy = False
         if error is not None:
             raise error
 
     def stop(self):
-        self.task = None
+        """End the worker (it ends its current half first)."""
+        self.stopped, self.task = True, None
         self.libc.pthread_spin_unlock(ctypes.byref(self.go))
         self.thread.join()
 

@@ -46,6 +46,8 @@ def threads(request, monkeypatch):
     monkeypatch.setattr(backend, "SPLIT_ELEMENTS", 0)
     monkeypatch.setattr(backend, "SPLIT_MACS", SMALL_PRODUCT)
 
+    if request.param == "spinning":  # every split goes to the spinning worker: none may fall back
+        monkeypatch.setattr(backend, "_pool", NoPool())
     with contextlib.ExitStack() as stack:
 
         def set_threads(n):
@@ -55,6 +57,22 @@ def threads(request, monkeypatch):
 
         stack.enter_context(threadpool_limits(1, user_api="blas"))
         yield set_threads
+
+
+class NoPool:
+    """Stands for the pooled worker where every split should go to the spinning one."""
+
+    def submit(self, *args):
+        raise AssertionError("a split went to the pooled worker instead of the spinning one")
+
+
+@pytest.fixture(autouse=True)
+def no_hang():
+    """A hand-over that never ends fails the run with every thread's traceback, instead
+    of hanging it (a spinning wait cannot be interrupted)."""
+    faulthandler.dump_traceback_later(120, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()
 
 
 def watch_threads(monkeypatch):
@@ -278,6 +296,7 @@ def test_both_cores_puts_the_blas_on_one_thread_and_back(monkeypatch):
         assert (backend.CPU_THREADS, blas.num_threads) == (None, 1)
 
 
+@pytest.mark.parametrize("threads", ["pooled"], indirect=True)  # called from another thread: the pooled worker
 def test_in_halves_called_from_the_worker_runs_there(threads):
     """A part that splits again runs its inner parts on the worker itself, instead of
     waiting for the one worker that is busy running it."""
@@ -333,12 +352,8 @@ def spinning(monkeypatch):
         pytest.skip("no POSIX spin locks in this C library")
     monkeypatch.setattr(backend, "CPU_THREADS", 2)
     monkeypatch.setattr(backend, "SPLIT_ELEMENTS", 0)
-    faulthandler.dump_traceback_later(60, exit=True)  # a hand-over that never ends fails the run, not hangs it
-    try:
-        with backend._spinning_worker():
-            yield backend._spinner
-    finally:
-        faulthandler.cancel_dump_traceback_later()
+    with backend._spinning_worker():
+        yield backend._spinner
 
 
 def test_both_cores_hands_halves_to_a_spinning_worker_and_stops_it(monkeypatch):
@@ -399,3 +414,18 @@ def test_a_forked_child_does_not_hand_halves_to_its_parents_worker(spinning):
             os._exit(2)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_stopped_spinning_worker_leaves_no_half_undone(spinning):
+    """Stopped from elsewhere while its owner goes on splitting, the worker is gone:
+    the owner then does both halves itself, and waits for nothing."""
+    spinning.stop()
+    assert not spinning.thread.is_alive()
+    seen = np.zeros(6, dtype=int)
+
+    def count(lo, hi):
+        seen[lo:hi] += 1
+
+    for calls in (1, 2):
+        spinning.halves(count, 6)
+        np.testing.assert_array_equal(seen, calls)
