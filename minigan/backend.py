@@ -422,7 +422,7 @@ class SpinningWorker:
     virtual machine (the host has put its core to sleep too), and a DCGAN step hands
     over about 60 halves, most after the main thread ran alone for a while. Spinning
     in a C spin lock (called through ctypes, which releases Python's lock meanwhile)
-    keeps the core awake: such a hand-over takes about 0.03 ms instead of 0.12
+    keeps the core awake: such a hand-over takes about 0.03 ms instead of 0.15
     (benchmarks/RESULTS.md, round 8). The price: one core stays busy for as long as
     ``both_cores`` lasts, as OpenBLAS's and OpenMP's threads stay busy for a while
     after their own work.

@@ -429,3 +429,17 @@ def test_a_stopped_spinning_worker_leaves_no_half_undone(spinning):
     for calls in (1, 2):
         spinning.halves(count, 6)
         np.testing.assert_array_equal(seen, calls)
+
+
+def test_the_hand_over_benchmark_runs_and_prints_both_workers():
+    import subprocess
+    import sys
+
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "handover.py")
+    out = subprocess.run(
+        [sys.executable, script, "--calls", "20"], check=False, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert sum(line.strip().startswith("pooled") for line in lines) == 3
+    assert sum(line.strip().startswith("spinning") for line in lines) == (3 if SPIN_LOCKS else 1)
