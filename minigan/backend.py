@@ -378,7 +378,7 @@ def _spinning_worker():
     """Within: ``_spinner``, a SpinningWorker for this thread's splits, where it can run."""
     global _spinner
     libc = _spin_locks()
-    if libc is None or len(os.sched_getaffinity(0)) < 2:  # no spin locks, or one core to run on
+    if libc is None or cpus_allowed() < 2:  # no spin locks, or not two cores to keep busy
         yield
         return
     worker, pid = SpinningWorker(libc), os.getpid()
@@ -389,6 +389,32 @@ def _spinning_worker():
         _spinner = None
         if os.getpid() == pid:  # (a forked child has no worker to stop)
             worker.stop()
+
+
+CGROUP_CPU_MAX = "/sys/fs/cgroup/cpu.max"  # cgroup v2: "max 100000" or "<quota> <period>" (microseconds)
+CGROUP_V1_CPU = "/sys/fs/cgroup/cpu"  # cgroup v1: cpu.cfs_quota_us (-1: none) and cpu.cfs_period_us
+
+
+def cpus_allowed():
+    """How many CPUs this process may keep busy: the CPUs it may run on, fewer when a
+    CPU quota caps its group (a container started with --cpus=1.5 gets 1.5)."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        with open(CGROUP_CPU_MAX) as f:
+            quota, period = f.read().split()[:2]
+    except (OSError, ValueError):
+        try:
+            with open(os.path.join(CGROUP_V1_CPU, "cpu.cfs_quota_us")) as f:
+                quota = f.read().strip()
+            with open(os.path.join(CGROUP_V1_CPU, "cpu.cfs_period_us")) as f:
+                period = f.read().strip()
+        except OSError:
+            return n
+    try:
+        quota, period = float(quota), float(period)  # "max" raises: no quota
+    except ValueError:
+        return n
+    return min(n, quota / period) if quota > 0 and period > 0 else n
 
 
 def _spin_locks():

@@ -443,3 +443,34 @@ def test_the_hand_over_benchmark_runs_and_prints_both_workers():
     lines = out.stdout.splitlines()
     assert sum(line.strip().startswith("pooled") for line in lines) == 3
     assert sum(line.strip().startswith("spinning") for line in lines) == (3 if SPIN_LOCKS else 1)
+
+
+@pytest.mark.parametrize(
+    ("v2", "v1_quota", "expected"),
+    [
+        ("max 100000\n", None, 2),  # no quota: the CPUs it may run on
+        ("150000 100000\n", None, 1.5),  # a container started with --cpus=1.5
+        (None, "-1\n", 2),  # cgroup v1, no quota
+        (None, "100000\n", 1),  # cgroup v1, one CPU's worth
+        (None, None, 2),  # no cgroup files at all
+    ],
+)
+def test_cpus_allowed_reads_a_cgroup_quota(tmp_path, monkeypatch, v2, v1_quota, expected):
+    monkeypatch.setattr(backend.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(backend, "CGROUP_CPU_MAX", str(tmp_path / "cpu.max"))
+    monkeypatch.setattr(backend, "CGROUP_V1_CPU", str(tmp_path / "v1"))
+    if v2 is not None:
+        (tmp_path / "cpu.max").write_text(v2)
+    if v1_quota is not None:
+        (tmp_path / "v1").mkdir()
+        (tmp_path / "v1" / "cpu.cfs_quota_us").write_text(v1_quota)
+        (tmp_path / "v1" / "cpu.cfs_period_us").write_text("100000\n")
+    assert backend.cpus_allowed() == expected
+
+
+def test_no_spinning_worker_without_two_cpus_to_keep_busy(monkeypatch):
+    """Under a CPU quota below two CPUs a spinning worker would burn half of it: the
+    pooled worker serves instead."""
+    monkeypatch.setattr(backend, "cpus_allowed", lambda: 1.5)
+    with backend._spinning_worker():
+        assert backend._spinner is None
