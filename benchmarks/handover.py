@@ -12,8 +12,9 @@ workers ``in_halves`` can hand a half to:
 - spinning: ``backend.SpinningWorker``, which waits in a C spin lock (Linux only; what
             ``both_cores`` uses where it can).
 
-Both run as within ``both_cores``: the BLAS on one thread (a spinning worker beside
-the BLAS's own spinning threads would fight them for the second core). For each,
+Both run as within ``both_cores``: the BLAS on one thread (``--blas-during 2`` shows
+why: a spinning worker beside the BLAS's own spinning threads fights them for the
+second core). For each,
 ``in_halves`` is called with an empty half ("empty": the hand-over alone) and
 with the halves of a 2M-element product (``np.multiply``), right after the previous
 call, and after the main thread ran alone for 1 ms or 3 ms (Python and small products,
@@ -57,7 +58,10 @@ def timed(call, calls, gap, b):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--threads", type=int, default=2, help="BLAS threads (both_cores needs 2)")
+    p.add_argument("--threads", type=int, default=2, help="BLAS threads at start (both_cores needs 2)")
+    p.add_argument("--blas-during", type=int, default=1,
+                   help="BLAS threads while the halves are timed: 1, as within both_cores; 2 shows the "
+                        "spinning worker fighting OpenBLAS's own spinning threads")  # fmt: skip
     p.add_argument("--calls", type=int, default=1000, help="calls per figure (the 2M-element product: a fifth)")
     args = p.parse_args(argv)
     threads = limit_threads(args.threads)
@@ -81,26 +85,27 @@ def main(argv=None):
     print(f"  {cpu_model()}; NumPy {np.__version__}, BLAS {blas_info()}")
     one = timed(lambda: product(0, len(a)), max(args.calls // 5, 20), 0.0, b)
     print(f"  2M-element product on one thread: median {one[0]:.0f} µs (p90 {one[1]:.0f})")
+    print(f"  BLAS threads while the halves are timed: {args.blas_during}")
     header = ("worker", "main thread alone before", "empty half: median (p90)", "2M product: median (p90)")
     print(f"  {header[0]:9} {header[1]:>25} {header[2]:>26} {header[3]:>26}")
-    spin = backend._spin_locks() is not None
+    before = backend.CPU_THREADS
     for worker in ("pooled", "spinning"):
-        if worker == "spinning" and not spin:
-            print("  spinning: not here (no POSIX spin locks that another thread may unlock)")
-            continue
-        backend.CPU_THREADS = 2  # as within both_cores: minigan's two threads, the BLAS on one
+        backend.CPU_THREADS = 2  # as within both_cores: minigan's two threads (and the BLAS on one)
         try:
             with (
-                threadpool_limits(1, user_api="blas"),
+                threadpool_limits(args.blas_during, user_api="blas"),
                 backend._spinning_worker() if worker == "spinning" else contextlib.nullcontext(),
             ):
+                if worker == "spinning" and backend._spinner is None:
+                    print("  spinning: not here (not Linux, or fewer than two CPUs to keep busy)")
+                    continue
                 for gap in (0.0, 0.001, 0.003):
                     e = timed(lambda: backend.in_halves(np, empty, len(a), a.size), args.calls, gap, b)
                     m = timed(lambda: backend.in_halves(np, product, len(a), a.size), max(args.calls // 5, 20), gap, b)
                     when = "just called" if not gap else f"{gap * 1e3:.0f} ms"
                     print(f"  {worker:9} {when:>25} {e[0]:>15.0f} µs ({e[1]:.0f}) {m[0]:>15.0f} µs ({m[1]:.0f})")
         finally:
-            backend.CPU_THREADS = None
+            backend.CPU_THREADS = before
 
 
 if __name__ == "__main__":

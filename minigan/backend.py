@@ -391,30 +391,68 @@ def _spinning_worker():
             worker.stop()
 
 
-CGROUP_CPU_MAX = "/sys/fs/cgroup/cpu.max"  # cgroup v2: "max 100000" or "<quota> <period>" (microseconds)
-CGROUP_V1_CPU = "/sys/fs/cgroup/cpu"  # cgroup v1: cpu.cfs_quota_us (-1: none) and cpu.cfs_period_us
+CGROUP_ROOT = "/sys/fs/cgroup"  # where the cgroup file systems are mounted
+PROC_CGROUP = "/proc/self/cgroup"  # this process's cgroup, one line per hierarchy
 
 
 def cpus_allowed():
     """How many CPUs this process may keep busy: the CPUs it may run on, fewer when a
-    CPU quota caps its group (a container started with --cpus=1.5 gets 1.5)."""
+    CPU quota caps its cgroup or one above it (a container started with --cpus=1.5
+    gets 1.5). Where nothing can be read, the CPUs it may run on."""
     n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min([n, *_cgroup_cpu_quotas()])
+
+
+def _cgroup_cpu_quotas():
+    """The CPU quotas, in CPUs, of this process's cgroup and its ancestors.
+
+    cgroup v2 (line "0::/path"): <root>/<path>/cpu.max holds "max <period>" or
+    "<quota> <period>". cgroup v1 (a line "N:...cpu...:/path"): cpu.cfs_quota_us (-1:
+    none) and cpu.cfs_period_us in the cpu controller's folder.
+    """
     try:
-        with open(CGROUP_CPU_MAX) as f:
+        with open(PROC_CGROUP) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    quotas = []
+    for line in lines:
+        hierarchy, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if hierarchy == "0" and not controllers:  # v2
+            folders = [CGROUP_ROOT, os.path.join(CGROUP_ROOT, "unified")]
+            read = _cpu_max
+        elif "cpu" in controllers.split(","):  # v1
+            folders = [os.path.join(CGROUP_ROOT, name) for name in (controllers, "cpu", "cpu,cpuacct", "cpuacct,cpu")]
+            read = _cfs_quota
+        else:
+            continue
+        parts = [p for p in path.split("/") if p]
+        for folder in folders:
+            for depth in range(len(parts), -1, -1):  # the process's cgroup, then each one above it
+                quota = read(os.path.join(folder, *parts[:depth]))
+                if quota is not None:
+                    quotas.append(quota)
+    return quotas
+
+
+def _cpu_max(folder):
+    """cgroup v2's quota in CPUs in ``folder``, or None (no file, or "max")."""
+    try:
+        with open(os.path.join(folder, "cpu.max")) as f:
             quota, period = f.read().split()[:2]
+        return float(quota) / float(period) if float(quota) > 0 and float(period) > 0 else None
     except (OSError, ValueError):
-        try:
-            with open(os.path.join(CGROUP_V1_CPU, "cpu.cfs_quota_us")) as f:
-                quota = f.read().strip()
-            with open(os.path.join(CGROUP_V1_CPU, "cpu.cfs_period_us")) as f:
-                period = f.read().strip()
-        except OSError:
-            return n
+        return None
+
+
+def _cfs_quota(folder):
+    """cgroup v1's quota in CPUs in ``folder``, or None (no file, or -1)."""
     try:
-        quota, period = float(quota), float(period)  # "max" raises: no quota
-    except ValueError:
-        return n
-    return min(n, quota / period) if quota > 0 and period > 0 else n
+        with open(os.path.join(folder, "cpu.cfs_quota_us")) as f, open(os.path.join(folder, "cpu.cfs_period_us")) as g:
+            quota, period = float(f.read()), float(g.read())
+        return quota / period if quota > 0 and period > 0 else None
+    except (OSError, ValueError):
+        return None
 
 
 def _spin_locks():

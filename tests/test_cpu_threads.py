@@ -31,7 +31,7 @@ from minigan.models import dcgan
 SMALL_PRODUCT = 1 << 23
 
 
-SPIN_LOCKS = backend._spin_locks() is not None
+SPIN_LOCKS = backend._spin_locks() is not None and backend.cpus_allowed() >= 2  # both_cores would spin
 
 
 @pytest.fixture(params=["spinning", "pooled"])
@@ -42,7 +42,7 @@ def threads(request, monkeypatch):
     Each test runs twice: with the spinning worker that ``both_cores`` starts, and
     with the pooled one that serves any other thread."""
     if request.param == "spinning" and not SPIN_LOCKS:
-        pytest.skip("no POSIX spin locks in this C library")
+        pytest.skip("no spinning worker here (no POSIX spin locks, or fewer than two CPUs)")
     monkeypatch.setattr(backend, "SPLIT_ELEMENTS", 0)
     monkeypatch.setattr(backend, "SPLIT_MACS", SMALL_PRODUCT)
 
@@ -349,7 +349,7 @@ def test_only_convolutional_gans_use_both_cores():
 def spinning(monkeypatch):
     """both_cores' spinning worker for one test (skipped where the C library has no spin locks)."""
     if not SPIN_LOCKS:
-        pytest.skip("no POSIX spin locks in this C library")
+        pytest.skip("no spinning worker here (no POSIX spin locks, or fewer than two CPUs)")
     monkeypatch.setattr(backend, "CPU_THREADS", 2)
     monkeypatch.setattr(backend, "SPLIT_ELEMENTS", 0)
     with backend._spinning_worker():
@@ -360,7 +360,7 @@ def test_both_cores_hands_halves_to_a_spinning_worker_and_stops_it(monkeypatch):
     """Within both_cores the first half runs on the spinning worker; on the way out the
     worker ends, so nothing spins after training."""
     if not SPIN_LOCKS:
-        pytest.skip("no POSIX spin locks in this C library")
+        pytest.skip("no spinning worker here (no POSIX spin locks, or fewer than two CPUs)")
     monkeypatch.setattr(backend, "CPU_THREADS", None)
     monkeypatch.delenv("MINIGAN_CPU_THREADS", raising=False)
     names = []
@@ -437,7 +437,7 @@ def test_the_hand_over_benchmark_runs_and_prints_both_workers():
 
     script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "handover.py")
     out = subprocess.run(
-        [sys.executable, script, "--calls", "20"], check=False, capture_output=True, text=True, timeout=300
+        [sys.executable, script, "--calls", "20"], check=False, capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
@@ -446,25 +446,29 @@ def test_the_hand_over_benchmark_runs_and_prints_both_workers():
 
 
 @pytest.mark.parametrize(
-    ("v2", "v1_quota", "expected"),
+    ("proc", "files", "expected"),
     [
-        ("max 100000\n", None, 2),  # no quota: the CPUs it may run on
-        ("150000 100000\n", None, 1.5),  # a container started with --cpus=1.5
-        (None, "-1\n", 2),  # cgroup v1, no quota
-        (None, "100000\n", 1),  # cgroup v1, one CPU's worth
-        (None, None, 2),  # no cgroup files at all
+        ("0::/\n", {"cpu.max": "max 100000\n"}, 2),  # cgroup v2, no quota: the CPUs it may run on
+        ("0::/\n", {"cpu.max": "150000 100000\n"}, 1.5),  # a container started with --cpus=1.5
+        ("0::/a/b\n", {"a/b/cpu.max": "max 100000\n", "a/cpu.max": "100000 100000\n"}, 1),  # a parent's quota
+        ("1:cpu:/docker/x\n0::/\n", {"cpu/docker/x/cpu.cfs_quota_us": "100000\n",
+                                       "cpu/docker/x/cpu.cfs_period_us": "100000\n"}, 1),  # cgroup v1
+        ("2:cpu,cpuacct:/\n", {"cpu,cpuacct/cpu.cfs_quota_us": "-1\n",
+                               "cpu,cpuacct/cpu.cfs_period_us": "100000\n"}, 2),  # v1, no quota
+        ("0::/\n", {"cpu.max": ""}, 2),  # unreadable: the CPUs it may run on
+        (None, {}, 2),  # no cgroups at all
     ],
-)
-def test_cpus_allowed_reads_a_cgroup_quota(tmp_path, monkeypatch, v2, v1_quota, expected):
+)  # fmt: skip
+def test_cpus_allowed_reads_a_cgroup_quota(tmp_path, monkeypatch, proc, files, expected):
     monkeypatch.setattr(backend.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    monkeypatch.setattr(backend, "CGROUP_CPU_MAX", str(tmp_path / "cpu.max"))
-    monkeypatch.setattr(backend, "CGROUP_V1_CPU", str(tmp_path / "v1"))
-    if v2 is not None:
-        (tmp_path / "cpu.max").write_text(v2)
-    if v1_quota is not None:
-        (tmp_path / "v1").mkdir()
-        (tmp_path / "v1" / "cpu.cfs_quota_us").write_text(v1_quota)
-        (tmp_path / "v1" / "cpu.cfs_period_us").write_text("100000\n")
+    monkeypatch.setattr(backend, "CGROUP_ROOT", str(tmp_path / "cgroup"))
+    monkeypatch.setattr(backend, "PROC_CGROUP", str(tmp_path / "proc_self_cgroup"))
+    if proc is not None:
+        (tmp_path / "proc_self_cgroup").write_text(proc)
+    for name, text in files.items():
+        path = tmp_path / "cgroup" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
     assert backend.cpus_allowed() == expected
 
 
