@@ -1,4 +1,4 @@
-"""Pictures for watching a GAN learn: image grids, training curves, GIFs, 2-D scatters.
+"""Pictures for watching a GAN learn: image grids, training curves, GIFs, 2-D scatters, mode coverage.
 
 Headless-safe: figures are built from ``matplotlib.figure.Figure`` with the Agg
 canvas, never through pyplot, so nothing opens a window and the same calls work
@@ -267,6 +267,34 @@ def scatter_2d(samples, real=None, centers=None, path=None, title=None):
     ax.set_title(title or "Generated samples vs. the real mixture")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper right", fontsize="small", markerscale=1.5)
+    if path is not None:
+        _save_figure(fig, path)
+    return fig
+
+
+def plot_mode_coverage(curves, title=None, xlabel="step", path=None):
+    """Mode coverage during training, one line per run, for the 2-D toy problems.
+
+    curves: {run name: {step: report}}, each report a ``metrics.toy2d_report`` dict.
+    Left: modes covered; right: the fraction of high-quality samples. A run that
+    collapses shows few modes on the left; one that spreads its samples off the
+    modes shows a low fraction on the right. Saves a PNG when ``path`` is given.
+    Returns the Figure.
+    """
+    fig = _new_figure((12, 3.3))
+    covered, quality = fig.subplots(1, 2)
+    for name, curve in curves.items():
+        steps = list(curve)
+        covered.plot(steps, [r["modes_covered"] for r in curve.values()], marker=".", label=name)
+        quality.plot(steps, [r["high_quality_fraction"] for r in curve.values()], marker=".", label=name)
+    covered.set_ylabel("modes covered")
+    quality.set_ylabel("high-quality fraction")
+    for ax in (covered, quality):
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+    covered.legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
     if path is not None:
         _save_figure(fig, path)
     return fig

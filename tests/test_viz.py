@@ -208,3 +208,22 @@ def test_progress_gif_holds_this_runs_epochs_only(tmp_path):
     (samples / "epoch_notes.png").write_bytes(b"")
     assert [os.path.basename(p) for p in epoch_frames(str(samples), 2)] == ["epoch_0001.png", "epoch_0002.png"]
     assert len(epoch_frames(str(samples), 3)) == 3
+
+
+# ---- mode coverage ----------------------------------------------------------
+def test_mode_coverage_draws_one_line_per_run_in_each_panel(tmp_path):
+    def report(modes, hq):
+        return {"modes_covered": modes, "high_quality_fraction": hq}
+
+    curves = {"collapsing": {100: report(3, 0.9), 200: report(1, 0.95)},
+              "spreading": {100: report(6, 0.5), 200: report(8, 0.7)}}  # fmt: skip
+    path = tmp_path / "coverage.png"
+    fig = viz.plot_mode_coverage(curves, title="ring8", xlabel="generator step", path=str(path))
+    assert isinstance(fig, Figure)
+    covered, quality = fig.axes
+    assert [line.get_label() for line in covered.lines] == ["collapsing", "spreading"]
+    assert list(covered.lines[0].get_ydata()) == [3, 1] and list(quality.lines[1].get_ydata()) == [0.5, 0.7]
+    assert list(covered.lines[1].get_xdata()) == [100, 200]
+    assert (covered.get_ylabel(), quality.get_ylabel(), covered.get_xlabel()) == (
+        "modes covered", "high-quality fraction", "generator step")  # fmt: skip
+    assert files_in(tmp_path) == ["coverage.png"] and Image.open(path).size[0] > 0

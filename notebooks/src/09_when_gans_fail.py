@@ -17,12 +17,14 @@ import os
 
 import matplotlib.pyplot as plt
 import numpy as np
+from IPython.display import display
 
 from minigan.data import load_dataset
 from minigan.gan import GAN
 from minigan.layers import Dropout, LeakyReLU, Sequential
 from minigan.metrics import toy2d_report
 from minigan.models import toy
+from minigan.viz import plot_mode_coverage
 
 FAST = os.environ.get("MINIGAN_FAST") == "1"  # short runs for automatic testing; leave unset when learning
 STEPS = 300 if FAST else 5000
@@ -126,23 +128,7 @@ show_snapshots(ring8, collapsed[1], collapsed[2], "ring8, Adam(lr 1e-3, beta1 0.
 # hopping. The numbers over training:
 
 # %%
-def plot_curves(curves, title):
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 3.3))
-    for name, curve in curves.items():
-        steps = list(curve)
-        ax1.plot(steps, [r["modes_covered"] for r in curve.values()], marker=".", label=name)
-        ax2.plot(steps, [r["high_quality_fraction"] for r in curve.values()], marker=".", label=name)
-    ax1.set_ylabel("modes covered")
-    ax2.set_ylabel("high-quality fraction")
-    for ax in (ax1, ax2):
-        ax.set_xlabel("step")
-        ax.grid(alpha=0.3)
-    ax1.legend(fontsize="small")
-    fig.suptitle(title)
-    plt.show()
-
-
-plot_curves({"Adam(1e-3, beta1 0.9)": collapsed[2]}, "ring8: coverage and quality during training")
+display(plot_mode_coverage({"Adam(1e-3, beta1 0.9)": collapsed[2]}, "ring8: coverage and quality during training"))
 print("final report:", {k: v for k, v in collapsed[2][STEPS].items() if k != "mode_counts"})
 
 # %% [markdown]
@@ -194,7 +180,7 @@ for name, (_, _, curve) in runs.items():
     print(f"{name:24} {r['modes_covered']:>6} {r['high_quality_fraction']:>13.2f} {r['reverse_kl']:>9.2f}   "
           f"{np.mean([c['modes_covered'] for c in second_half]):>6.1f} "
           f"{np.mean([c['high_quality_fraction'] for c in second_half]):>13.2f}   {all_covered:>19.0%}")  # fmt: skip
-plot_curves({name: curve for name, (_, _, curve) in runs.items()}, "ring8: each fix over training")
+display(plot_mode_coverage({name: curve for name, (_, _, curve) in runs.items()}, "ring8: each fix over training"))
 
 # %% [markdown]
 # A `nan` in the reverse-KL column means that not one of the 2,500 samples is high quality (none lies within 3

@@ -18,6 +18,7 @@ import time
 
 import matplotlib.pyplot as plt
 import numpy as np
+from IPython.display import display
 
 from minigan.data import load_dataset
 from minigan.gan import GAN
@@ -27,6 +28,7 @@ from minigan.losses import WGANGP
 from minigan.metrics import toy2d_report
 from minigan.models import toy
 from minigan.second_order import gradient_penalty
+from minigan.viz import plot_mode_coverage
 
 FAST = os.environ.get("MINIGAN_FAST") == "1"  # short runs for automatic testing; leave unset when learning
 rng = np.random.default_rng(0)
@@ -372,18 +374,7 @@ for row, (name, (_, snapshots, curve, _)) in zip(axes, runs.items()):
 fig.suptitle("ring8: the same fixed noise through G during training (grey: data, orange: samples)")
 plt.show()
 
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 3.3))
-for name, (_, _, curve, _) in runs.items():
-    steps = list(curve)
-    ax1.plot(steps, [r["modes_covered"] for r in curve.values()], marker=".", label=name)
-    ax2.plot(steps, [r["high_quality_fraction"] for r in curve.values()], marker=".", label=name)
-ax1.set_ylabel("modes covered")
-ax2.set_ylabel("high-quality fraction")
-for ax in (ax1, ax2):
-    ax.set_xlabel("generator step")
-    ax.grid(alpha=0.3)
-ax1.legend()
-plt.show()
+display(plot_mode_coverage({name: curve for name, (_, _, curve, _) in runs.items()}, xlabel="generator step"))
 
 print(f"{'':12} {'--- at the last step ---':^34}   {'all 8 modes covered':>19}")
 print(f"{'run':12} {'modes':>6} {'high quality':>13} {'reverse KL':>12}   {'(share of checks)':>19}")
