@@ -7,6 +7,7 @@ GPU array is seen or the GPU is asked for; nothing here moves data between
 devices unless you call ``to_device``.
 """
 
+import collections
 import contextlib
 import contextvars
 import ctypes
@@ -14,6 +15,7 @@ import functools
 import os
 import sys
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -266,7 +268,7 @@ def in_halves(xp, fn, n, elements, minimum=None, cut=False):
             fn(0, n)
         return
     spinner = _spinner
-    if spinner is not None and spinner.owner == threading.get_ident() and not spinner.busy:
+    if spinner is not None and spinner.owner == threading.get_ident() and not spinner.busy and spinner.available():
         spinner.halves(fn, n)  # within both_cores: a hand-over without a thread to wake
         return
     global _pool
@@ -491,10 +493,20 @@ class SpinningWorker:
     ``both_cores`` lasts, as OpenBLAS's and OpenMP's threads stay busy for a while
     after their own work.
 
+    On a machine busy with other work, a spinning thread takes turns with it and its
+    halves come late. When ``LATE_LIMIT`` of the last ``WINDOW`` halves came late (the
+    caller waited longer than ``LATE_S`` and than its own half took), the worker rests:
+    its thread ends, the pooled worker serves (``available``), and after ``REST_S``
+    seconds a new thread tries again.
+
     Two spin locks, both held while idle: ``go`` by the worker's side (main unlocks it
     to hand over a half, the worker takes it again), ``done`` by main's side (the
     worker unlocks it when its half is done, main takes it again).
     """
+
+    LATE_S = 0.5e-3  # seconds: a wait this long is a late half (on a quiet machine 3 in 1,000 are)
+    WINDOW, LATE_LIMIT = 64, 8  # rest after 8 late halves among the last 64
+    REST_S = 30.0  # seconds of the pooled worker before spinning again
 
     def __init__(self, libc):
         self.libc = libc
@@ -504,7 +516,11 @@ class SpinningWorker:
                 raise OSError("pthread_spin_init / pthread_spin_lock failed")  # both start held
         self.task, self.error, self.busy, self.ran, self.stopped = None, None, False, False, False
         self.handovers = 0  # halves handed to the worker so far
+        self.late, self.resting_until = collections.deque(maxlen=self.WINDOW), None
         self.owner = threading.get_ident()  # only this thread hands over halves
+        self._start_thread()
+
+    def _start_thread(self):
         self.thread = threading.Thread(target=self._run, name=f"{_WORKER}-spin", daemon=True)
         self.thread.start()
 
@@ -524,6 +540,19 @@ class SpinningWorker:
                 task = None  # hold no arrays of a finished half
                 self.libc.pthread_spin_unlock(done)
 
+    def available(self):
+        """Whether the next split goes to this worker: not once stopped, nor while it
+        rests (then ``in_halves`` uses the pooled worker); a rest over, it starts again."""
+        if self.stopped:
+            return False
+        if self.resting_until is not None:
+            if time.perf_counter() < self.resting_until:
+                return False
+            self.resting_until = None
+            self.late.clear()
+            self._start_thread()
+        return True
+
     def halves(self, fn, n):
         """fn(0, n//2) on the worker, fn(n//2, n) here; re-raises the worker's error.
 
@@ -533,30 +562,46 @@ class SpinningWorker:
         split can meet a worker still busy with this one. Waiting for the worker's half
         cannot be interrupted (an interrupt acts when it is done).
         """
-        if self.stopped:  # (stopped from another thread): both halves here, in order
+        if self.stopped or self.resting_until is not None:  # (stopped from another thread): both halves here
             fn(0, n // 2)
             fn(n // 2, n)
             return
         self.task = functools.partial(contextvars.copy_context().run, fn, 0, n // 2)  # with np.errstate
         self.ran, self.busy = False, True
         self.handovers += 1
+        start = time.perf_counter()
         self.libc.pthread_spin_unlock(ctypes.byref(self.go))
         try:
             fn(n // 2, n)
+            own = time.perf_counter() - start
         finally:
+            own_end = time.perf_counter()
             self.libc.pthread_spin_lock(ctypes.byref(self.done))  # spins until the worker's half is done
+            waited = time.perf_counter() - own_end
             ran, error, self.task, self.error = self.ran, self.error, None, None
             if not ran:  # the worker had been stopped: its half is still to do
                 fn(0, n // 2)
             self.busy = False
+        self.late.append(waited > max(self.LATE_S, own))
+        if sum(self.late) >= self.LATE_LIMIT:  # the machine is busy: rest
+            self._end_thread()
+            self.resting_until = time.perf_counter() + self.REST_S
         if error is not None:
             raise error
 
-    def stop(self):
-        """End the worker (it ends its current half first)."""
-        self.stopped, self.task = True, None
-        self.libc.pthread_spin_unlock(ctypes.byref(self.go))
+    def _end_thread(self):
+        """End the thread (after its current half); both locks are held again after."""
+        self.task = None
+        self.libc.pthread_spin_unlock(ctypes.byref(self.go))  # the thread takes it, finds no task and ends
         self.thread.join()
+        self.libc.pthread_spin_lock(ctypes.byref(self.done))  # which it unlocked on its way out
+
+    def stop(self):
+        """End the worker for good (it ends its current half first)."""
+        if not self.stopped and self.resting_until is None:
+            self._end_thread()
+        self.stopped = True
+        self.task = None
 
 
 def fold_in_one_sum(xp):

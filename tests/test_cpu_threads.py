@@ -14,6 +14,7 @@ import faulthandler
 import os
 import platform
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -478,3 +479,27 @@ def test_no_spinning_worker_without_two_cpus_to_keep_busy(monkeypatch):
     monkeypatch.setattr(backend, "cpus_allowed", lambda: 1.5)
     with backend._spinning_worker():
         assert backend._spinner is None
+
+
+def test_a_spinning_worker_whose_halves_come_late_rests_then_tries_again(spinning, monkeypatch):
+    """On a machine busy with other work the worker's halves come late: after
+    LATE_LIMIT late ones its thread ends and the pooled worker serves, until the rest
+    is over and a new spinning thread starts."""
+    names = []
+
+    def slow_first_half(lo, hi):
+        names.append(threading.current_thread().name)
+        if lo == 0:
+            time.sleep(2 * spinning.LATE_S)  # the worker's half comes late
+
+    first_thread = spinning.thread
+    for _ in range(spinning.LATE_LIMIT):
+        backend.in_halves(np, slow_first_half, 2, 2)
+    assert spinning.resting_until is not None and not first_thread.is_alive()
+    names.clear()
+    backend.in_halves(np, slow_first_half, 2, 2)
+    assert any(n.startswith("minigan-cpu_") for n in names)  # the pooled worker, meanwhile
+    monkeypatch.setattr(spinning, "resting_until", time.perf_counter() - 1)  # the rest is over
+    names.clear()
+    backend.in_halves(np, lambda lo, hi: names.append(threading.current_thread().name), 2, 2)
+    assert "minigan-cpu-spin" in names and spinning.thread.is_alive() and spinning.thread is not first_thread
