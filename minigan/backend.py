@@ -496,8 +496,11 @@ class SpinningWorker:
     On a machine busy with other work, a spinning thread takes turns with it and its
     halves come late. When ``LATE_LIMIT`` of the last ``WINDOW`` halves came late (the
     caller waited longer than ``LATE_S`` and than its own half took), the worker rests:
-    its thread ends, the pooled worker serves (``available``), and after ``REST_S``
-    seconds a new thread tries again.
+    its thread ends, the pooled worker serves (``available``), and then a new thread
+    tries again. Rests double from ``REST_S`` up to ``REST_MAX_S`` while the machine
+    stays busy. For ``GRACE_S`` after a thread starts nothing counts as late: the other
+    threads that were spinning just before (the BLAS's, another library's) go quiet
+    within about 0.1 s.
 
     Two spin locks, both held while idle: ``go`` by the worker's side (main unlocks it
     to hand over a half, the worker takes it again), ``done`` by main's side (the
@@ -506,7 +509,8 @@ class SpinningWorker:
 
     LATE_S = 0.5e-3  # seconds: a wait this long is a late half (on a quiet machine 3 in 1,000 are)
     WINDOW, LATE_LIMIT = 64, 8  # rest after 8 late halves among the last 64
-    REST_S = 30.0  # seconds of the pooled worker before spinning again
+    REST_S, REST_MAX_S = 1.0, 30.0  # seconds of the pooled worker before spinning again: 1, 2, 4, ... 30
+    GRACE_S = 0.25  # seconds after a thread starts in which no half counts as late
 
     def __init__(self, libc):
         self.libc = libc
@@ -516,11 +520,13 @@ class SpinningWorker:
                 raise OSError("pthread_spin_init / pthread_spin_lock failed")  # both start held
         self.task, self.error, self.busy, self.ran, self.stopped = None, None, False, False, False
         self.handovers = 0  # halves handed to the worker so far
-        self.late, self.resting_until = collections.deque(maxlen=self.WINDOW), None
+        self.late, self.resting_until, self.rests = collections.deque(maxlen=self.WINDOW), None, 0
         self.owner = threading.get_ident()  # only this thread hands over halves
         self._start_thread()
 
     def _start_thread(self):
+        self.late.clear()
+        self.started = time.perf_counter()
         self.thread = threading.Thread(target=self._run, name=f"{_WORKER}-spin", daemon=True)
         self.thread.start()
 
@@ -549,7 +555,6 @@ class SpinningWorker:
             if time.perf_counter() < self.resting_until:
                 return False
             self.resting_until = None
-            self.late.clear()
             self._start_thread()
         return True
 
@@ -582,10 +587,15 @@ class SpinningWorker:
             if not ran:  # the worker had been stopped: its half is still to do
                 fn(0, n // 2)
             self.busy = False
-        self.late.append(waited > max(self.LATE_S, own))
+        now = time.perf_counter()
+        if now - self.started > self.GRACE_S:
+            self.late.append(waited > max(self.LATE_S, own))
         if sum(self.late) >= self.LATE_LIMIT:  # the machine is busy: rest
             self._end_thread()
-            self.resting_until = time.perf_counter() + self.REST_S
+            self.resting_until = now + min(self.REST_MAX_S, self.REST_S * 2**self.rests)
+            self.rests += 1
+        elif self.rests and now - self.started > self.REST_MAX_S:  # a long quiet stretch: rests start short again
+            self.rests = 0
         if error is not None:
             raise error
 

@@ -492,10 +492,14 @@ def test_a_spinning_worker_whose_halves_come_late_rests_then_tries_again(spinnin
         if lo == 0:
             time.sleep(2 * spinning.LATE_S)  # the worker's half comes late
 
+    monkeypatch.setattr(spinning, "started", time.perf_counter() - spinning.GRACE_S)  # past its first moments
     first_thread = spinning.thread
     for _ in range(spinning.LATE_LIMIT):
         backend.in_halves(np, slow_first_half, 2, 2)
     assert spinning.resting_until is not None and not first_thread.is_alive()
+    assert (
+        spinning.resting_until - time.perf_counter() <= spinning.REST_S and spinning.rests == 1
+    )  # the first rest: short
     names.clear()
     backend.in_halves(np, slow_first_half, 2, 2)
     assert any(n.startswith("minigan-cpu_") for n in names)  # the pooled worker, meanwhile
@@ -503,3 +507,17 @@ def test_a_spinning_worker_whose_halves_come_late_rests_then_tries_again(spinnin
     names.clear()
     backend.in_halves(np, lambda lo, hi: names.append(threading.current_thread().name), 2, 2)
     assert "minigan-cpu-spin" in names and spinning.thread.is_alive() and spinning.thread is not first_thread
+
+
+def test_late_halves_right_after_the_start_do_not_count(spinning):
+    """Threads that spun just before (the BLAS's, another library's) slow the first
+    moments of a new worker: those halves are not counted against it."""
+    spinning.started = time.perf_counter()
+
+    def slow_first_half(lo, hi):
+        if lo == 0:
+            time.sleep(2 * spinning.LATE_S)
+
+    for _ in range(spinning.LATE_LIMIT):
+        backend.in_halves(np, slow_first_half, 2, 2)
+    assert spinning.resting_until is None and spinning.thread.is_alive()
