@@ -489,16 +489,17 @@ class SpinningWorker:
     over about 60 halves, most after the main thread ran alone for a while. Spinning
     in a C spin lock (called through ctypes, which releases Python's lock meanwhile)
     keeps the core awake: such a hand-over takes about 0.03 ms instead of 0.15
-    (benchmarks/RESULTS.md, round 8). The price: one core stays busy for as long as
-    ``both_cores`` lasts, as OpenBLAS's and OpenMP's threads stay busy for a while
-    after their own work.
+    (benchmarks/RESULTS.md, round 8). The price: one core stays busy while
+    ``both_cores`` lasts (but for rests, below), as OpenBLAS's and OpenMP's threads stay
+    busy for a while after their own work.
 
     On a machine busy with other work, a spinning thread takes turns with it and its
     halves come late. When ``LATE_LIMIT`` of the last ``WINDOW`` halves came late (the
     caller waited longer than ``LATE_S`` and than its own half took), the worker rests:
     its thread ends, the pooled worker serves (``available``), and then a new thread
     tries again. Rests double from ``REST_S`` up to ``REST_MAX_S`` while the machine
-    stays busy. For ``GRACE_S`` after a thread starts nothing counts as late: the other
+    stays busy, and start short again once a thread has spun ``REST_MAX_S`` without
+    resting. For ``GRACE_S`` after a thread starts nothing counts as late: the other
     threads that were spinning just before (the BLAS's, another library's) go quiet
     within about 0.1 s.
 
@@ -520,12 +521,14 @@ class SpinningWorker:
                 raise OSError("pthread_spin_init / pthread_spin_lock failed")  # both start held
         self.task, self.error, self.busy, self.ran, self.stopped = None, None, False, False, False
         self.handovers = 0  # halves handed to the worker so far
-        self.late, self.resting_until, self.rests = collections.deque(maxlen=self.WINDOW), None, 0
+        self.late, self.n_late = collections.deque(maxlen=self.WINDOW), 0  # the last WINDOW halves: late or not
+        self.resting_until, self.rests = None, 0
         self.owner = threading.get_ident()  # only this thread hands over halves
         self._start_thread()
 
     def _start_thread(self):
         self.late.clear()
+        self.n_late = 0
         self.started = time.perf_counter()
         self.thread = threading.Thread(target=self._run, name=f"{_WORKER}-spin", daemon=True)
         self.thread.start()
@@ -578,33 +581,42 @@ class SpinningWorker:
         self.libc.pthread_spin_unlock(ctypes.byref(self.go))
         try:
             fn(n // 2, n)
-            own = time.perf_counter() - start
         finally:
             own_end = time.perf_counter()
             self.libc.pthread_spin_lock(ctypes.byref(self.done))  # spins until the worker's half is done
-            waited = time.perf_counter() - own_end
+            now = time.perf_counter()
             ran, error, self.task, self.error = self.ran, self.error, None, None
             if not ran:  # the worker had been stopped: its half is still to do
                 fn(0, n // 2)
             self.busy = False
-        now = time.perf_counter()
         if now - self.started > self.GRACE_S:
-            self.late.append(waited > max(self.LATE_S, own))
-        if sum(self.late) >= self.LATE_LIMIT:  # the machine is busy: rest
-            self._end_thread()
-            self.resting_until = now + min(self.REST_MAX_S, self.REST_S * 2**self.rests)
+            self._count(now - own_end > max(self.LATE_S, own_end - start))  # waited longer than it took here
+        if self.n_late >= self.LATE_LIMIT:  # the machine is busy: rest
+            self.resting_until = now + min(self.REST_MAX_S, self.REST_S * 2 ** min(self.rests, 5))  # 1, 2 ... 30 s
             self.rests += 1
+            self._end_thread()
         elif self.rests and now - self.started > self.REST_MAX_S:  # a long quiet stretch: rests start short again
             self.rests = 0
         if error is not None:
             raise error
 
+    def _count(self, late):
+        if len(self.late) == self.late.maxlen:
+            self.n_late -= self.late[0]  # the oldest leaves the window
+        self.late.append(late)
+        self.n_late += late
+
     def _end_thread(self):
         """End the thread (after its current half); both locks are held again after."""
         self.task = None
         self.libc.pthread_spin_unlock(ctypes.byref(self.go))  # the thread takes it, finds no task and ends
-        self.thread.join()
-        self.libc.pthread_spin_lock(ctypes.byref(self.done))  # which it unlocked on its way out
+        try:
+            self.thread.join()
+        finally:
+            if self.thread.is_alive():  # interrupted while it was ending: hand it nothing ever again
+                self.stopped = True
+            else:
+                self.libc.pthread_spin_lock(ctypes.byref(self.done))  # which it unlocked on its way out
 
     def stop(self):
         """End the worker for good (it ends its current half first)."""

@@ -49,6 +49,7 @@ def threads(request, monkeypatch):
 
     if request.param == "spinning":  # every split goes to the spinning worker: none may fall back
         monkeypatch.setattr(backend, "_pool", NoPool())
+        monkeypatch.setattr(backend.SpinningWorker, "LATE_LIMIT", 10**9)  # nor rest, on a busy test machine
     with contextlib.ExitStack() as stack:
 
         def set_threads(n):
@@ -353,6 +354,7 @@ def spinning(monkeypatch):
         pytest.skip("no spinning worker here (no POSIX spin locks, or fewer than two CPUs)")
     monkeypatch.setattr(backend, "CPU_THREADS", 2)
     monkeypatch.setattr(backend, "SPLIT_ELEMENTS", 0)
+    monkeypatch.setattr(backend.SpinningWorker, "LATE_LIMIT", 10**9)  # no rests on a busy test machine (but where set)
     with backend._spinning_worker():
         yield backend._spinner
 
@@ -492,26 +494,54 @@ def test_a_spinning_worker_whose_halves_come_late_rests_then_tries_again(spinnin
         if lo == 0:
             time.sleep(2 * spinning.LATE_S)  # the worker's half comes late
 
+    monkeypatch.setattr(spinning, "LATE_LIMIT", 8)
     monkeypatch.setattr(spinning, "started", time.perf_counter() - spinning.GRACE_S)  # past its first moments
     first_thread = spinning.thread
     for _ in range(spinning.LATE_LIMIT):
         backend.in_halves(np, slow_first_half, 2, 2)
     assert spinning.resting_until is not None and not first_thread.is_alive()
-    assert (
-        spinning.resting_until - time.perf_counter() <= spinning.REST_S and spinning.rests == 1
-    )  # the first rest: short
+    assert spinning.resting_until - time.perf_counter() <= spinning.REST_S and spinning.rests == 1  # a short rest first
+    spinning.resting_until = time.perf_counter() + 60  # (however slow this machine, still resting below)
     names.clear()
     backend.in_halves(np, slow_first_half, 2, 2)
     assert any(n.startswith("minigan-cpu_") for n in names)  # the pooled worker, meanwhile
-    monkeypatch.setattr(spinning, "resting_until", time.perf_counter() - 1)  # the rest is over
+    spinning.resting_until = time.perf_counter() - 1  # the rest is over
     names.clear()
-    backend.in_halves(np, lambda lo, hi: names.append(threading.current_thread().name), 2, 2)
+    out = np.zeros(4)
+
+    def write(lo, hi):
+        names.append(threading.current_thread().name)
+        time.sleep(0.01 if lo == 0 else 0)
+        out[lo:hi] = 1
+
+    backend.in_halves(np, write, 4, 4)
     assert "minigan-cpu-spin" in names and spinning.thread.is_alive() and spinning.thread is not first_thread
+    np.testing.assert_array_equal(out, 1)  # the new thread's half was done before in_halves returned
 
 
-def test_late_halves_right_after_the_start_do_not_count(spinning):
+def test_rests_grow_while_the_machine_stays_busy_up_to_a_limit(spinning, monkeypatch):
+    monkeypatch.setattr(spinning, "LATE_LIMIT", 1)
+
+    def late_first_half(lo, hi):
+        if lo == 0:
+            time.sleep(2 * spinning.LATE_S)
+
+    rests = []
+    for _ in range(40):
+        if spinning.resting_until is not None:
+            spinning.resting_until = time.perf_counter() - 1  # each rest over at once
+        assert spinning.available()
+        spinning.started -= spinning.GRACE_S  # past its first moments
+        before = time.perf_counter()
+        backend.in_halves(np, late_first_half, 2, 2)
+        rests.append(round(spinning.resting_until - before))
+    assert rests[:6] == [1, 2, 4, 8, 16, 30] and set(rests[6:]) == {30}  # and no overflow, however long
+
+
+def test_late_halves_right_after_the_start_do_not_count(spinning, monkeypatch):
     """Threads that spun just before (the BLAS's, another library's) slow the first
     moments of a new worker: those halves are not counted against it."""
+    monkeypatch.setattr(spinning, "LATE_LIMIT", 8)
     spinning.started = time.perf_counter()
 
     def slow_first_half(lo, hi):
