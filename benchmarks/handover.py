@@ -14,7 +14,8 @@ workers ``in_halves`` can hand a half to:
 
 Both run as within ``both_cores``: the BLAS on one thread (``--blas-during 2`` shows
 why: a spinning worker beside the BLAS's own spinning threads fights them for the
-second core). For each,
+second core). The spinning worker runs without its rests (which would hand its halves
+to the pooled worker when they come late), so that its rows time it alone. For each,
 ``in_halves`` is called with an empty half ("empty": the hand-over alone) and
 with the halves of a 2M-element product (``np.multiply``), right after the previous
 call, and after the main thread ran alone for 1 ms or 3 ms (Python and small products,
@@ -91,6 +92,7 @@ def main(argv=None):
     before = backend.CPU_THREADS
     for worker in ("pooled", "spinning"):
         backend.CPU_THREADS = 2  # as within both_cores: minigan's two threads (and the BLAS on one)
+        backend.SpinningWorker.LATE_LIMIT = 10**9  # the spinning worker without its rests: the rows time it alone
         try:
             with (
                 threadpool_limits(args.blas_during, user_api="blas"),

@@ -353,8 +353,10 @@ def both_cores():
     larger machine, where the BLAS's own threads serve the products: not measured),
     when ``CPU_THREADS`` is already set (an enclosing ``both_cores`` among others),
     when MINIGAN_CPU_THREADS=1 asks for one thread, or without threadpoolctl. The
-    numbers are those of the BLAS on one thread either way. Within, the second thread
-    waits for its halves by spinning (``SpinningWorker``), so the second core stays busy.
+    numbers are those of the BLAS on one thread either way. Within, on Linux with two
+    CPUs to keep busy (``cpus_allowed``), the second thread waits for its halves by
+    spinning (``SpinningWorker``), so the second core stays busy but while it rests on a
+    machine busy with other work; elsewhere it sleeps between halves (the pooled worker).
     """
     global CPU_THREADS
     wanted = CPU_THREADS is None and os.environ.get("MINIGAN_CPU_THREADS") != "1"
@@ -500,8 +502,8 @@ class SpinningWorker:
     tries again. Rests double from ``REST_S`` up to ``REST_MAX_S`` while the machine
     stays busy, and start short again once a thread has spun ``REST_MAX_S`` without
     resting. For ``GRACE_S`` after a thread starts nothing counts as late: the other
-    threads that were spinning just before (the BLAS's, another library's) go quiet
-    within about 0.1 s.
+    threads that were spinning just before (the BLAS's, another library's) spin on for
+    a while first (OpenBLAS's about 0.1 s).
 
     Two spin locks, both held while idle: ``go`` by the worker's side (main unlocks it
     to hand over a half, the worker takes it again), ``done`` by main's side (the
