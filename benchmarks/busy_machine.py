@@ -3,7 +3,7 @@
     python benchmarks/busy_machine.py
     python benchmarks/busy_machine.py --blocks 6 --block 5
 
-A spinning thread (``backend.SpinningWorker``) is fastest on a quiet machine and takes
+A spinning thread (``cores.SpinningWorker``) is fastest on a quiet machine and takes
 turns with any other busy process; it watches for late halves and rests, leaving its
 halves to the pooled worker. This script measures each way of training, each in a
 fresh process of its own, first on the quiet machine and then beside one CPU-bound
@@ -27,12 +27,12 @@ import time
 CHILD = """
 import statistics, sys, time
 import numpy as np
-from minigan import backend, models
+from minigan import backend, cores, models
 from minigan.gan import GAN
 mode, blocks, block = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 backend.keep_freed_memory()
 if mode == "pooled":
-    backend._spin_locks = lambda: None  # both_cores without the spinning worker
+    cores._spin_locks = lambda: None  # both_cores without the spinning worker
 G, D = models.dcgan(seed=0)
 gan = GAN(G, D, latent_dim=128)
 x = np.random.default_rng(0).uniform(-1, 1, (64, 1, 28, 28)).astype(np.float32)

@@ -9,7 +9,7 @@ workers ``in_halves`` can hand a half to:
 
 - pooled:   a ``ThreadPoolExecutor`` worker that sleeps until it is handed a half
             (what other threads, and machines without spin locks, use);
-- spinning: ``backend.SpinningWorker``, which waits in a C spin lock (Linux only; what
+- spinning: ``cores.SpinningWorker``, which waits in a C spin lock (Linux only; what
             ``both_cores`` uses where it can).
 
 Both run as within ``both_cores``: the BLAS on one thread (``--blas-during 2`` shows
@@ -70,7 +70,7 @@ def main(argv=None):
     import numpy as np
     from threadpoolctl import threadpool_limits
 
-    from minigan import backend
+    from minigan import backend, cores
 
     a = np.ones(2_000_000, dtype=np.float32)
     out = np.empty_like(a)
@@ -89,16 +89,16 @@ def main(argv=None):
     print(f"  BLAS threads while the halves are timed: {args.blas_during}")
     header = ("worker", "main thread alone before", "empty half: median (p90)", "2M product: median (p90)")
     print(f"  {header[0]:9} {header[1]:>25} {header[2]:>26} {header[3]:>26}")
-    before = backend.CPU_THREADS
+    before = cores.CPU_THREADS
     for worker in ("pooled", "spinning"):
-        backend.CPU_THREADS = 2  # as within both_cores: minigan's two threads (and the BLAS on one)
-        backend.SpinningWorker.LATE_LIMIT = 10**9  # the spinning worker without its rests: the rows time it alone
+        cores.CPU_THREADS = 2  # as within both_cores: minigan's two threads (and the BLAS on one)
+        cores.SpinningWorker.LATE_LIMIT = 10**9  # the spinning worker without its rests: the rows time it alone
         try:
             with (
                 threadpool_limits(args.blas_during, user_api="blas"),
-                backend._spinning_worker() if worker == "spinning" else contextlib.nullcontext(),
+                cores._spinning_worker() if worker == "spinning" else contextlib.nullcontext(),
             ):
-                if worker == "spinning" and backend._spinner is None:
+                if worker == "spinning" and cores._spinner is None:
                     print("  spinning: not here (not Linux, or fewer than two CPUs to keep busy)")
                     continue
                 for gap in (0.0, 0.001, 0.003):
@@ -107,7 +107,7 @@ def main(argv=None):
                     when = "just called" if not gap else f"{gap * 1e3:.0f} ms"
                     print(f"  {worker:9} {when:>25} {e[0]:>15.0f} µs ({e[1]:.0f}) {m[0]:>15.0f} µs ({m[1]:.0f})")
         finally:
-            backend.CPU_THREADS = before
+            cores.CPU_THREADS = before
 
 
 if __name__ == "__main__":

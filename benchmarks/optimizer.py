@@ -38,7 +38,7 @@ def main(argv=None):
 
     import numpy as np
 
-    from minigan import backend, flat
+    from minigan import cores, flat
     from minigan.models import build
     from minigan.optim import Adam
 
@@ -69,12 +69,12 @@ def main(argv=None):
 
     def flat_adam(threads):
         def run():
-            backend.CPU_THREADS, before = threads, backend.CPU_THREADS  # Adam's blocks on 1 or 2 threads
+            cores.CPU_THREADS, before = threads, cores.CPU_THREADS  # Adam's blocks on 1 or 2 threads
             try:
                 for (pb, gb), m, v in zip(buffers, flat_m, flat_v, strict=True):
                     flat.adam_update(pb, gb, m, v, 10, 2e-4, 0.5, 0.999, 1e-8)
             finally:
-                backend.CPU_THREADS = before
+                cores.CPU_THREADS = before
 
         return run
 

@@ -102,8 +102,8 @@ def adam_update(p, g, m, v, t, lr, beta1, beta2, eps, block=None):
 
     p, g, m, v: 1-D arrays of one size, changed in place (p, m, v). On a CPU the 13
     passes run block by block so that they read the core's cache, not main memory;
-    with two CPU threads (backend.cpu_threads) the first half of the blocks goes to
-    the second one (backend.in_halves). On a GPU each pass is one launch over the
+    with two CPU threads (cores.cpu_threads) the first half of the blocks goes to
+    the second one (cores.in_halves). On a GPU each pass is one launch over the
     whole buffer.
     """
     n = p.size

@@ -38,7 +38,7 @@ HISTORY_KEYS = ("step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "grad_n
 
 def convolutional(*nets):
     """Whether any of the networks has a convolution. When the BLAS runs two threads (a
-    2-core CPU), ``fit`` trains such networks within ``backend.both_cores``: their
+    2-core CPU), ``fit`` trains such networks within ``cores.both_cores``: their
     patch copies and passes are a large share of a step, and halving them pays; an
     MLP's step is nearly all mid-size products, which OpenBLAS's own two threads run
     faster (benchmarks/RESULTS.md, round 7)."""
@@ -296,7 +296,7 @@ class GAN:
         return self.history
 
     def training_threads(self, xp):
-        """The context ``fit`` trains in, for data on module ``xp``: ``backend.both_cores``
+        """The context ``fit`` trains in, for data on module ``xp``: ``cores.both_cores``
         for networks with a convolution on the CPU (the BLAS on one thread, products and
         copies on both cores, when the BLAS runs two), else none."""
         if xp is np and convolutional(self.G, self.D):

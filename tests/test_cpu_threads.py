@@ -1,12 +1,12 @@
 """Work split over two CPU threads gives the numbers one thread gives, bit for bit.
 
-backend.in_halves runs half of a product or a copy (the products of Dense and the
+cores.in_halves runs half of a product or a copy (the products of Dense and the
 convolutions, the patch matrices, Dropout's and LeakyReLU's products, Adam's passes)
 on a worker thread; each output entry is written by one call only, as the same sum,
 so nothing about the arithmetic may change. Checked here on every conv pass (forward,
 both gradients), on the products themselves and on whole training steps, with
-backend.CPU_THREADS forced to 1 and to 2 and the BLAS on one thread (as
-backend.both_cores runs it), and on GAN.fit with the BLAS on one thread and on two.
+cores.CPU_THREADS forced to 1 and to 2 and the BLAS on one thread (as
+cores.both_cores runs it), and on GAN.fit with the BLAS on one thread and on two.
 """
 
 import contextlib
@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from minigan import backend, flat
+from minigan import backend, cores, flat
 from minigan.gan import GAN
 from minigan.layers import Conv2D, ConvTranspose2D, Dropout, LeakyReLU, conv_fast
 from minigan.models import dcgan
@@ -32,30 +32,30 @@ from minigan.models import dcgan
 SMALL_PRODUCT = 1 << 23
 
 
-SPIN_LOCKS = backend._spin_locks() is not None and backend.cpus_allowed() >= 2  # both_cores would spin
+SPIN_LOCKS = cores._spin_locks() is not None and cores.cpus_allowed() >= 2  # both_cores would spin
 
 
 @pytest.fixture(params=["spinning", "pooled"])
 def threads(request, monkeypatch):
-    """Set backend.CPU_THREADS for one test (restored after it), with the BLAS on one
+    """Set cores.CPU_THREADS for one test (restored after it), with the BLAS on one
     thread as ``both_cores`` runs it; the small arrays of a test are split too
-    (backend.SPLIT_ELEMENTS = 0), and products from SMALL_PRODUCT multiply-adds up.
+    (cores.SPLIT_ELEMENTS = 0), and products from SMALL_PRODUCT multiply-adds up.
     Each test runs twice: with the spinning worker that ``both_cores`` starts, and
     with the pooled one that serves any other thread."""
     if request.param == "spinning" and not SPIN_LOCKS:
         pytest.skip("no spinning worker here (no POSIX spin locks, or fewer than two CPUs)")
-    monkeypatch.setattr(backend, "SPLIT_ELEMENTS", 0)
+    monkeypatch.setattr(cores, "SPLIT_ELEMENTS", 0)
     monkeypatch.setattr(backend, "SPLIT_MACS", SMALL_PRODUCT)
 
     if request.param == "spinning":  # every split goes to the spinning worker: none may fall back
-        monkeypatch.setattr(backend, "_pool", NoPool())
-        monkeypatch.setattr(backend.SpinningWorker, "LATE_LIMIT", 10**9)  # nor rest, on a busy test machine
+        monkeypatch.setattr(cores, "_pool", NoPool())
+        monkeypatch.setattr(cores.SpinningWorker, "LATE_LIMIT", 10**9)  # nor rest, on a busy test machine
     with contextlib.ExitStack() as stack:
 
         def set_threads(n):
-            monkeypatch.setattr(backend, "CPU_THREADS", n)
-            if n == 2 and request.param == "spinning" and backend._spinner is None:
-                stack.enter_context(backend._spinning_worker())
+            monkeypatch.setattr(cores, "CPU_THREADS", n)
+            if n == 2 and request.param == "spinning" and cores._spinner is None:
+                stack.enter_context(cores._spinning_worker())
 
         stack.enter_context(threadpool_limits(1, user_api="blas"))
         yield set_threads
@@ -143,10 +143,10 @@ def test_training_steps_are_the_same_on_one_and_two_threads(threads):
 
 
 def test_cpu_threads_is_one_unless_set(monkeypatch):
-    monkeypatch.setattr(backend, "CPU_THREADS", None)
+    monkeypatch.setattr(cores, "CPU_THREADS", None)
     monkeypatch.setenv("MINIGAN_CPU_THREADS", "2")  # no longer read: both_cores decides
     assert backend.cpu_threads() == 1
-    monkeypatch.setattr(backend, "CPU_THREADS", 2)
+    monkeypatch.setattr(cores, "CPU_THREADS", 2)
     assert backend.cpu_threads() == 2
 
 
@@ -173,11 +173,11 @@ def test_keep_freed_memory_is_set_where_there_is_glibc():
 
 
 def test_small_passes_stay_on_one_thread(monkeypatch):
-    monkeypatch.setattr(backend, "CPU_THREADS", 2)
+    monkeypatch.setattr(cores, "CPU_THREADS", 2)
     calls = []
-    backend.in_halves(np, lambda lo, hi: calls.append((lo, hi)), 8, backend.SPLIT_ELEMENTS - 1)
+    backend.in_halves(np, lambda lo, hi: calls.append((lo, hi)), 8, cores.SPLIT_ELEMENTS - 1)
     assert calls == [(0, 8)]
-    backend.in_halves(np, lambda lo, hi: calls.append((lo, hi)), 8, backend.SPLIT_ELEMENTS)
+    backend.in_halves(np, lambda lo, hi: calls.append((lo, hi)), 8, cores.SPLIT_ELEMENTS)
     assert sorted(calls[1:]) == [(0, 4), (4, 8)]
 
 
@@ -277,9 +277,9 @@ def test_multiply_in_halves_is_one_product_bit_for_bit(threads, a_shape, b_shape
 
 
 def test_both_cores_puts_the_blas_on_one_thread_and_back(monkeypatch):
-    monkeypatch.setattr(backend, "CPU_THREADS", None)
+    monkeypatch.setattr(cores, "CPU_THREADS", None)
     monkeypatch.delenv("MINIGAN_CPU_THREADS", raising=False)
-    blas = backend._numpy_blas()
+    blas = cores._numpy_blas()
     assert blas is not None, "threadpoolctl finds no BLAS for NumPy"
     with threadpool_limits(2, user_api="blas"):
         with backend.both_cores():
@@ -287,15 +287,15 @@ def test_both_cores_puts_the_blas_on_one_thread_and_back(monkeypatch):
             with backend.both_cores():  # nested: the outer one decides
                 assert (backend.cpu_threads(), blas.num_threads) == (2, 1)
             assert (backend.cpu_threads(), blas.num_threads) == (2, 1)
-        assert (backend.CPU_THREADS, blas.num_threads) == (None, 2)
+        assert (cores.CPU_THREADS, blas.num_threads) == (None, 2)
         with pytest.raises(KeyboardInterrupt), backend.both_cores():
             raise KeyboardInterrupt  # an interrupted fit
-        assert (backend.CPU_THREADS, blas.num_threads) == (None, 2)
+        assert (cores.CPU_THREADS, blas.num_threads) == (None, 2)
         monkeypatch.setenv("MINIGAN_CPU_THREADS", "1")  # the user's choice stands
         with backend.both_cores():
             assert (backend.cpu_threads(), blas.num_threads) == (1, 2)
     with threadpool_limits(1, user_api="blas"), backend.both_cores():  # one BLAS thread: nothing to split
-        assert (backend.CPU_THREADS, blas.num_threads) == (None, 1)
+        assert (cores.CPU_THREADS, blas.num_threads) == (None, 1)
 
 
 @pytest.mark.parametrize("threads", ["pooled"], indirect=True)  # called from another thread: the pooled worker
@@ -321,9 +321,9 @@ def test_in_halves_called_from_the_worker_runs_there(threads):
 def test_fit_gives_the_same_numbers_on_one_core_and_on_two(monkeypatch):
     """A convolutional GAN trains within both_cores when the BLAS has two threads: the
     numbers are those of the BLAS on one thread, so a seed gives one result on either."""
-    monkeypatch.setattr(backend, "CPU_THREADS", None)
+    monkeypatch.setattr(cores, "CPU_THREADS", None)
     monkeypatch.delenv("MINIGAN_CPU_THREADS", raising=False)
-    monkeypatch.setattr(backend, "SPLIT_ELEMENTS", 0)
+    monkeypatch.setattr(cores, "SPLIT_ELEMENTS", 0)
     monkeypatch.setattr(backend, "SPLIT_MACS", SMALL_PRODUCT)
     x = np.random.default_rng(9).uniform(-1, 1, (40, 1, 28, 28)).astype(np.float32)
     names, weights, used_worker = watch_threads(monkeypatch), [], []
@@ -352,11 +352,11 @@ def spinning(monkeypatch):
     """both_cores' spinning worker for one test (skipped where the C library has no spin locks)."""
     if not SPIN_LOCKS:
         pytest.skip("no spinning worker here (no POSIX spin locks, or fewer than two CPUs)")
-    monkeypatch.setattr(backend, "CPU_THREADS", 2)
-    monkeypatch.setattr(backend, "SPLIT_ELEMENTS", 0)
-    monkeypatch.setattr(backend.SpinningWorker, "LATE_LIMIT", 10**9)  # no rests on a busy test machine (but where set)
-    with backend._spinning_worker():
-        yield backend._spinner
+    monkeypatch.setattr(cores, "CPU_THREADS", 2)
+    monkeypatch.setattr(cores, "SPLIT_ELEMENTS", 0)
+    monkeypatch.setattr(cores.SpinningWorker, "LATE_LIMIT", 10**9)  # no rests on a busy test machine (but where set)
+    with cores._spinning_worker():
+        yield cores._spinner
 
 
 def test_both_cores_hands_halves_to_a_spinning_worker_and_stops_it(monkeypatch):
@@ -364,14 +364,14 @@ def test_both_cores_hands_halves_to_a_spinning_worker_and_stops_it(monkeypatch):
     worker ends, so nothing spins after training."""
     if not SPIN_LOCKS:
         pytest.skip("no spinning worker here (no POSIX spin locks, or fewer than two CPUs)")
-    monkeypatch.setattr(backend, "CPU_THREADS", None)
+    monkeypatch.setattr(cores, "CPU_THREADS", None)
     monkeypatch.delenv("MINIGAN_CPU_THREADS", raising=False)
     names = []
     with threadpool_limits(2, user_api="blas"), backend.both_cores():
-        worker = backend._spinner.thread
+        worker = cores._spinner.thread
         backend.in_halves(np, lambda lo, hi: names.append((lo, threading.current_thread().name)), 4, 1 << 20)
     assert sorted(names) == [(0, "minigan-cpu-spin"), (2, threading.current_thread().name)]
-    assert backend._spinner is None and not worker.is_alive()
+    assert cores._spinner is None and not worker.is_alive()
 
 
 def test_the_spinning_worker_passes_errors_on_and_goes_on(spinning):
@@ -412,7 +412,7 @@ def test_a_forked_child_does_not_hand_halves_to_its_parents_worker(spinning):
     if pid == 0:  # the child: its own worker does the first half
         try:
             backend.in_halves(np, lambda lo, hi: seen.__setitem__(slice(lo, hi), 1), 4, 4)
-            os._exit(0 if backend._spinner is None and seen.sum() == 4 else 1)
+            os._exit(0 if cores._spinner is None and seen.sum() == 4 else 1)
         except BaseException:  # noqa: BLE001
             os._exit(2)
     _, status = os.waitpid(pid, 0)
@@ -463,24 +463,24 @@ def test_the_hand_over_benchmark_runs_and_prints_both_workers():
     ],
 )  # fmt: skip
 def test_cpus_allowed_reads_a_cgroup_quota(tmp_path, monkeypatch, proc, files, expected):
-    monkeypatch.setattr(backend.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    monkeypatch.setattr(backend, "CGROUP_ROOT", str(tmp_path / "cgroup"))
-    monkeypatch.setattr(backend, "PROC_CGROUP", str(tmp_path / "proc_self_cgroup"))
+    monkeypatch.setattr(cores.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(cores, "CGROUP_ROOT", str(tmp_path / "cgroup"))
+    monkeypatch.setattr(cores, "PROC_CGROUP", str(tmp_path / "proc_self_cgroup"))
     if proc is not None:
         (tmp_path / "proc_self_cgroup").write_text(proc)
     for name, text in files.items():
         path = tmp_path / "cgroup" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    assert backend.cpus_allowed() == expected
+    assert cores.cpus_allowed() == expected
 
 
 def test_no_spinning_worker_without_two_cpus_to_keep_busy(monkeypatch):
     """Under a CPU quota below two CPUs a spinning worker would burn half of it: the
     pooled worker serves instead."""
-    monkeypatch.setattr(backend, "cpus_allowed", lambda: 1.5)
-    with backend._spinning_worker():
-        assert backend._spinner is None
+    monkeypatch.setattr(cores, "cpus_allowed", lambda: 1.5)
+    with cores._spinning_worker():
+        assert cores._spinner is None
 
 
 def test_a_spinning_worker_whose_halves_come_late_rests_then_tries_again(spinning, monkeypatch):

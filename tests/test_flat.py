@@ -6,7 +6,7 @@ import io
 import numpy as np
 import pytest
 
-from minigan import backend, flat
+from minigan import cores, flat
 from minigan.backend import to_numpy
 from minigan.gan import GAN
 from minigan.layers import Dense, Sequential
@@ -100,8 +100,8 @@ def adam_runs(xp, dtype, steps=4):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_adam_flat_is_bit_exact(xp, monkeypatch, dtype, threads):
     monkeypatch.setattr(flat, "CPU_BLOCK", 100)  # many blocks, and a split into two halves
-    monkeypatch.setattr(backend, "CPU_THREADS", threads)
-    monkeypatch.setattr(backend, "SPLIT_ELEMENTS", 0)
+    monkeypatch.setattr(cores, "CPU_THREADS", threads)
+    monkeypatch.setattr(cores, "SPLIT_ELEMENTS", 0)
     separate, flattened, opt = adam_runs(xp, dtype)
     assert flat.flat_buffer(opt.state["m"].values()) is not None  # the fast path ran
     for k in separate:
@@ -119,9 +119,9 @@ def test_adam_update_over_one_buffer_matches_update(monkeypatch):
     expected = [a.copy() for a in (p, m, v)]
     opt.state = {"m": {"w": expected[1]}, "v": {"w": expected[2]}}
     opt.update("w", expected[0], g)
-    monkeypatch.setattr(backend, "SPLIT_ELEMENTS", 0)
+    monkeypatch.setattr(cores, "SPLIT_ELEMENTS", 0)
     for threads in (1, 2):
-        monkeypatch.setattr(backend, "CPU_THREADS", threads)
+        monkeypatch.setattr(cores, "CPU_THREADS", threads)
         got = [a.copy() for a in (p, m, v)]
         flat.adam_update(*got[:1], g, *got[1:], 3, 1e-2, 0.5, 0.9, 1e-8)
         for a, b in zip(got, expected, strict=True):

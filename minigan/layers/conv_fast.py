@@ -218,7 +218,7 @@ class ConvWorkspace:
             for images, span in image_blocks(hi - lo, n, pixels):
                 im2row(x[lo:][images], self.k, self.stride, self.padding, out=rows[lo * pixels :][span])
 
-        in_halves(xp, copy, N, rows.size)  # on the CPU: half the images on each core (backend.in_halves)
+        in_halves(xp, copy, N, rows.size)  # on the CPU: half the images on each core (cores.in_halves)
         return rows
 
     def matmul_row2im(self, a, b, x_shape):
