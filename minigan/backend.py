@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from .cores import SPLIT_ELEMENTS, SPLIT_MACS, both_cores, cpu_threads, in_halves  # noqa: F401  (the seam's names)
+from .cores import both_cores, cpu_threads, in_halves  # noqa: F401  (the seam's names)
 
 GPU_INSTALL_HINT = (
     "install the GPU extra with  pip install 'minigan[gpu]'  (CuPy for CUDA 12) "
@@ -214,6 +214,11 @@ def keep_freed_memory():
 # cores.py cuts large products, copies and passes in two halves, one per core, within
 # ``both_cores`` (which ``GAN.fit`` uses for a network with convolutions). The two
 # products the layers call go through it here; the numbers are those of a @ b and a * b.
+
+SPLIT_MACS = 1 << 25  # a product of fewer multiply-adds stays on one thread (32M: about 0.4 ms on one core);
+# its halves then stay far above the sizes for which OpenBLAS picks kernels of its own
+# for small products (up to about 2M multiply-adds on a Xeon with AVX-512), which sum
+# in another order: a half in one of those would change the product's last bits.
 
 
 def matmul(a, b, out=None):

@@ -42,10 +42,6 @@ def cpu_threads():
 
 
 SPLIT_ELEMENTS = 1 << 18  # a pass over fewer array elements stays on one thread (a hand-over costs 0.03-0.2 ms)
-SPLIT_MACS = 1 << 25  # so does a product of fewer multiply-adds (32M: about 0.4 ms on one core);
-# its halves then stay far above the sizes for which OpenBLAS picks kernels of its own
-# for small products (up to about 2M multiply-adds on a Xeon with AVX-512), which sum
-# in another order: a half in one of those would change the product's last bits.
 
 
 def in_halves(xp, fn, n, elements, minimum=None, cut=False):
@@ -183,7 +179,8 @@ def _cgroup_cpu_quotas():
             folders = [CGROUP_ROOT, os.path.join(CGROUP_ROOT, "unified")]
             read = _cpu_max
         elif "cpu" in controllers.split(","):  # v1
-            folders = [os.path.join(CGROUP_ROOT, name) for name in (controllers, "cpu", "cpu,cpuacct", "cpuacct,cpu")]
+            names = dict.fromkeys((controllers, "cpu", "cpu,cpuacct", "cpuacct,cpu"))  # each folder once
+            folders = [os.path.join(CGROUP_ROOT, name) for name in names]
             read = _cfs_quota
         else:
             continue
