@@ -20,6 +20,7 @@ were replaced), with the same numbers either way.
 
 import math
 
+from . import cores
 from .backend import data_address, device_of, get_array_module, in_halves, pass_block
 
 
@@ -92,6 +93,22 @@ def flat_buffer(arrays):
 CPU_BLOCK = 65536  # elements: 256 KiB of float32 per array, so a block's p, g, m, v and scratch stay in L2
 
 
+def cpu_block(n):
+    """Elements per block of Adam's passes over a buffer of n on the CPU.
+
+    One thread: ``CPU_BLOCK``. Two (a buffer that ``in_halves`` splits): blocks of up to
+    twice that, an even number of them, so each core gets the same share. Why larger:
+    each pass is one NumPy call, and each call takes Python's lock back; with two
+    threads making calls, a thread that finds the lock taken sleeps until it is free,
+    and waking costs more than the cache misses of the larger block
+    (benchmarks/RESULTS.md, round 9).
+    """
+    if cores.cpu_threads() < 2 or n < cores.SPLIT_ELEMENTS:
+        return CPU_BLOCK
+    pairs = -(-n // (4 * CPU_BLOCK))  # blocks of at most 2 * CPU_BLOCK, two per pair
+    return -(-n // (2 * pairs))
+
+
 def adam_update(p, g, m, v, t, lr, beta1, beta2, eps, block=None):
     """``optim.Adam.update`` over whole buffers: the same operations in the same order on
     every element, so the same numbers to the last bit.
@@ -104,10 +121,10 @@ def adam_update(p, g, m, v, t, lr, beta1, beta2, eps, block=None):
     passes run block by block so that they read the core's cache, not main memory;
     with two CPU threads (cores.cpu_threads) the first half of the blocks goes to
     the second one (cores.in_halves). On a GPU each pass is one launch over the
-    whole buffer.
+    whole buffer. ``block``: elements per block on a CPU (default ``cpu_block``).
     """
     n = p.size
-    block = pass_block(p, block or CPU_BLOCK)  # the whole buffer on a GPU
+    block = pass_block(p, block or cpu_block(n))  # the whole buffer on a GPU
     constants = (lr / (1 - beta1**t), math.sqrt(1 - beta2**t), beta1, beta2, eps)  # Python floats: p's dtype
 
     def part(lo, hi):  # blocks lo..hi-1

@@ -128,6 +128,21 @@ def test_adam_update_over_one_buffer_matches_update(monkeypatch):
             np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("n", [1, 262143, 262144, 660_000, 1_070_000, 4_000_003])
+def test_cpu_block_one_thread_keeps_the_cache_sized_block_two_share_equal_halves(monkeypatch, n):
+    monkeypatch.setattr(cores, "CPU_THREADS", None)
+    assert flat.cpu_block(n) == flat.CPU_BLOCK
+    monkeypatch.setattr(cores, "CPU_THREADS", 2)
+    block = flat.cpu_block(n)
+    if n < cores.SPLIT_ELEMENTS:  # not split: one thread's block
+        assert block == flat.CPU_BLOCK
+        return
+    blocks = -(-n // block)
+    assert block <= 2 * flat.CPU_BLOCK and blocks % 2 == 0  # larger blocks, the same number for each core
+    assert n - (blocks - 1) * block > 0  # no empty block at the end
+    assert block * (blocks // 2) - (n - block * (blocks // 2)) < blocks  # the halves differ by under a block's rounding
+
+
 def test_flat_state_dict_keeps_its_keys_and_resumes_bit_exact():
     G, _ = small_mlp()
     flat.flatten(G)
