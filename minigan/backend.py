@@ -281,6 +281,19 @@ def fold_in_one_sum(xp):
     return xp is not np
 
 
+def compiled_loops(xp):
+    """The compiled CPU loops of ``minigan.compiled`` for arrays of module xp, or None.
+
+    On the CPU where numba is installed (and MINIGAN_COMPILED is not 0); None on a GPU
+    and without numba, where the NumPy code runs. Either way the numbers are the same.
+    """
+    if xp is not np:
+        return None
+    from .compiled import loops
+
+    return loops()
+
+
 # ---- fused elementwise chains (GPU) -------------------------------------------
 # On a GPU every elementwise operation is one kernel launch, and the launches, not
 # the arithmetic, decide the speed of a small network's step. ``fused`` makes a

@@ -23,7 +23,15 @@ benchmarks/RESULTS.md has the measurements.
 
 import math
 
-from ..backend import SPLIT_MACS, fold_in_one_sum, get_array_module, images_per_block, in_halves, matmul
+from ..backend import (
+    SPLIT_MACS,
+    compiled_loops,
+    fold_in_one_sum,
+    get_array_module,
+    images_per_block,
+    in_halves,
+    matmul,
+)
 from .conv_reference import conv_output_size
 
 
@@ -81,7 +89,8 @@ def row2im(rows, x_shape, k, stride, padding, out=None):
 
     Loops over the k*k kernel offsets; each adds one strided slice of C-long runs, only
     the entries that land inside the image (on the GPU, where each add is a kernel launch,
-    ``row2im_one_sum`` instead; see ``backend.fold_in_one_sum``). The result is
+    ``row2im_one_sum`` instead; see ``backend.fold_in_one_sum``; on a CPU with numba, the
+    same adds as one compiled loop, see ``backend.compiled_loops``). The result is
     channels-last in memory. ``out``: an (N, h, w, C) array to overwrite with the result.
     """
     xp = get_array_module(rows)
@@ -90,11 +99,12 @@ def row2im(rows, x_shape, k, stride, padding, out=None):
     N, C, h, w = x_shape
     ho, wo = conv_output_size(h, k, stride, padding), conv_output_size(w, k, stride, padding)
     rows = rows.reshape(N, ho, wo, k, k, C)
-    if out is None:
-        x = xp.zeros((N, h, w, C), dtype=rows.dtype)
-    else:
-        x = out
-        x[...] = 0
+    x = xp.empty((N, h, w, C), dtype=rows.dtype) if out is None else out
+    loops = compiled_loops(xp)
+    if loops is not None and rows.flags.c_contiguous and x.flags.c_contiguous:
+        loops.row2im_add(rows, x, stride, padding)  # the loop below, compiled: the same adds
+        return x.transpose(0, 3, 1, 2)
+    x[...] = 0
     for i in range(k):
         o_h, in_h = _inside(i, ho, h, stride, padding)
         for j in range(k):

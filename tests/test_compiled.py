@@ -1,0 +1,116 @@
+"""minigan.compiled: the compiled CPU loops give the NumPy code's numbers, bit for bit."""
+
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from minigan import backend, compiled
+from minigan.layers import Conv2D, ConvTranspose2D
+from minigan.layers.conv_fast import row2im
+
+
+@pytest.fixture
+def fresh(monkeypatch):
+    """loops() looks for numba again on its next call, and forgets it after the test."""
+    monkeypatch.setattr(compiled, "_loops", False)
+
+
+def with_and_without_loops(monkeypatch, fn):
+    """fn() once with the compiled loops and once with the NumPy code."""
+    pytest.importorskip("numba")
+    monkeypatch.setattr(compiled, "_loops", False)
+    assert backend.compiled_loops(np) is not None
+    got = fn()
+    monkeypatch.setattr(compiled, "_loops", None)
+    assert backend.compiled_loops(np) is None
+    return got, fn()
+
+
+@pytest.mark.parametrize(
+    "N, C, h, w, k, stride, padding",
+    [
+        (3, 64, 14, 14, 5, 2, 2),  # the DCGAN's second convolution
+        (2, 1, 28, 28, 5, 2, 2),  # one channel
+        (2, 3, 9, 7, 3, 1, 1),  # stride 1, not square
+        (2, 4, 11, 10, 4, 3, 0),  # no padding, a stride that skips pixels
+        (1, 2, 5, 5, 5, 1, 4),  # padding as large as the kernel: many offsets land outside
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row2im_compiled_is_bit_exact(monkeypatch, N, C, h, w, k, stride, padding, dtype):
+    ho, wo = (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
+    rows = np.random.default_rng(0).standard_normal((N * ho * wo, k * k * C)).astype(dtype)
+    rows[0, :3] = -0.0  # signed zeros take the same path
+
+    def run():
+        out = np.full((N, h, w, C), np.nan, dtype=dtype)  # every entry must be written
+        x = row2im(rows, (N, C, h, w), k, stride, padding, out=out)
+        assert x.shape == (N, C, h, w) and x.dtype == dtype
+        return x, row2im(rows, (N, C, h, w), k, stride, padding)  # into out, and into a new array
+
+    (a, b), (c, d) = with_and_without_loops(monkeypatch, run)
+    for got in (a, b):
+        np.testing.assert_array_equal(got, c)
+        assert np.array_equal(np.signbit(got), np.signbit(c))
+    np.testing.assert_array_equal(d, c)
+
+
+def test_row2im_of_rows_not_contiguous_takes_numpy_and_agrees(monkeypatch):
+    rows = np.random.default_rng(1).standard_normal((2 * 49 * 2, 25 * 3)).astype(np.float32)[::2]  # every other row
+    (got,), (expected,) = with_and_without_loops(monkeypatch, lambda: (row2im(rows, (2, 3, 14, 14), 5, 2, 2),))
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_conv_layers_train_to_the_same_bits_with_and_without_loops(monkeypatch):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((4, 8, 14, 14)).astype(np.float32)
+    z = rng.standard_normal((4, 16, 7, 7)).astype(np.float32)
+
+    def run():
+        conv = Conv2D(8, 16, 5, stride=2, padding=2, rng=np.random.default_rng(3))
+        up = ConvTranspose2D(16, 8, 5, stride=2, padding=2, output_padding=1, rng=np.random.default_rng(4))
+        y = conv.forward(x)
+        dx = conv.backward(np.ones_like(y) * 0.5)  # row2im
+        u = up.forward(z)  # row2im
+        dz = up.backward(np.cos(u))
+        return [np.ascontiguousarray(a) for a in (y, dx, u, dz, conv.grads["W"], up.grads["W"])]
+
+    got, expected = with_and_without_loops(monkeypatch, run)
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_minigan_compiled_0_turns_the_loops_off(monkeypatch, fresh):
+    monkeypatch.setenv("MINIGAN_COMPILED", "0")
+    assert compiled.loops() is None
+    assert backend.compiled_loops(np) is None
+
+
+def test_without_numba_there_are_no_loops(monkeypatch, fresh):
+    monkeypatch.setitem(sys.modules, "numba", None)  # import numba raises ImportError
+    assert compiled.loops() is None
+
+
+def test_no_loops_for_gpu_arrays():
+    class FakeModule:  # any array module but NumPy
+        pass
+
+    assert backend.compiled_loops(FakeModule) is None
+
+
+def test_two_threads_asking_at_once_get_the_same_loops(monkeypatch, fresh):
+    pytest.importorskip("numba")
+    found, start = [], threading.Barrier(2)
+
+    def ask():
+        start.wait()
+        found.append(compiled.loops())
+
+    threads = [threading.Thread(target=ask) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert found[0] is not None and found[0] is found[1]
