@@ -1,17 +1,23 @@
 """Loops compiled for the CPU, used where numba is installed: nothing here is needed.
 
-NumPy runs each operation as a loop over the innermost run of numbers its arrays have
-in common, and pays a fixed cost for every run. Most of minigan's operations have long
-runs; one does not. ``conv_fast.row2im`` adds each of the k*k kernel offsets' slices of
-the patch rows into the image, and in a channels-last image such a slice is one run of
-C numbers per pixel (C = 64 in the DCGAN): NumPy then spends most of its time starting
-runs, not adding. The loop below does the same adds, written out, compiled by numba.
+NumPy runs one operation at a time, each a loop over the arrays, and pays a fixed cost
+for every run of numbers it starts. Two of minigan's CPU hot spots suffer from that:
 
-The same numbers, bit for bit: every sum is made of the same terms added in the same
-order as the NumPy code it stands in for (tests/test_compiled.py). Where numba cannot be
-imported, or MINIGAN_COMPILED=0 is set, ``loops()`` is None and the NumPy code runs.
-numba compiles each loop on its first call (a second or so), and keeps the result in a
-cache for later runs. benchmarks/RESULTS.md (round 9) has the measurements.
+- ``conv_fast.row2im`` adds each of the k*k kernel offsets' slices of the patch rows
+  into the image. In a channels-last image such a slice is one run of C numbers per
+  pixel (C = 64 in the DCGAN), so NumPy spends most of its time starting runs.
+- Adam (``flat.adam_update``) makes 13 passes over the parameters, one per operation,
+  each reading and writing whole arrays; written as one loop, each number is read
+  once and its 13 operations happen while it is in a register.
+
+The loops below do the same operations, written out and compiled by numba. The same
+numbers, bit for bit: every result comes from the same operations in the same order
+and precision as the NumPy code it stands in for (tests/test_compiled.py); numba's
+``error_model="numpy"`` keeps NumPy's rules for a division by zero (inf or nan, no
+exception), and nothing is reassociated or fused. Where numba cannot be imported, or
+MINIGAN_COMPILED=0 is set, ``loops()`` is None and the NumPy code runs. numba compiles
+each loop on its first call (about a second) and keeps the result in a cache for later
+runs. benchmarks/RESULTS.md (round 9) has the measurements.
 """
 
 import os
@@ -23,7 +29,7 @@ _lock = threading.Lock()  # the two halves of a split may ask at the same moment
 
 
 def loops():
-    """The compiled loops (an object with ``row2im_add``), or None without numba or with
+    """The compiled loops (``row2im_add``, ``adam``), or None without numba or with
     MINIGAN_COMPILED=0. numba is imported on the first call, not with minigan."""
     global _loops
     if _loops is False:
@@ -36,10 +42,13 @@ def loops():
 def _compile():
     try:
         import numba
+        import numpy as np
     except ImportError:
         return None
 
-    @numba.njit(nogil=True, cache=True)
+    compile_loop = numba.njit(nogil=True, cache=True, error_model="numpy")  # nogil: the halves of a split run at once
+
+    @compile_loop
     def row2im_add(rows, x, stride, padding):
         """x = row2im(rows): x (N, h, w, C) <- 0, then for each kernel offset (i, j) in
         turn, x[n, o*s + i - p, o2*s + j - p, c] += rows[n, o, o2, i, j, c] for every
@@ -47,7 +56,7 @@ def _compile():
 
         rows: (N, ho, wo, k, k, C);  x: (N, h, w, C), both C-contiguous, of one dtype.
         Each pixel of x gets its terms in the order of conv_fast.row2im's loop (i, then
-        j), so the same sums; nogil: the two halves of a split run at once.
+        j), so the same sums.
         """
         N, ho, wo, k, _, C = rows.shape
         h, w = x.shape[1], x.shape[2]
@@ -64,4 +73,22 @@ def _compile():
                                     for c in range(C):
                                         x[n, y, z, c] += rows[n, o, o2, i, j, c]
 
-    return types.SimpleNamespace(row2im_add=row2im_add)
+    @compile_loop
+    def adam(p, g, m, v, step_size, bias_correction2_sqrt, beta1, beta2, eps, one_minus_beta1, one_minus_beta2):
+        """flat.adam_update's 13 passes as one loop, element by element:
+
+            m = beta1 * m + (1 - beta1) * g
+            v = beta2 * v + (1 - beta2) * g * g
+            p = p - m / (sqrt(v) / bias_correction2_sqrt + eps) * step_size
+
+        p, g, m, v: 1-D, one dtype; the constants are scalars of that dtype, as NumPy
+        makes of the Python floats the passes are given.
+        """
+        for i in range(p.shape[0]):
+            m_i = m[i] * beta1 + g[i] * one_minus_beta1
+            v_i = v[i] * beta2 + g[i] * one_minus_beta2 * g[i]
+            m[i] = m_i
+            v[i] = v_i
+            p[i] = p[i] - m_i / (np.sqrt(v_i) / bias_correction2_sqrt + eps) * step_size
+
+    return types.SimpleNamespace(row2im_add=row2im_add, adam=adam)

@@ -6,7 +6,7 @@ import io
 import numpy as np
 import pytest
 
-from minigan import cores, flat
+from minigan import compiled, cores, flat
 from minigan.backend import to_numpy
 from minigan.gan import GAN
 from minigan.layers import Dense, Sequential
@@ -96,9 +96,22 @@ def adam_runs(xp, dtype, steps=4):
     return results[0], results[1], opt
 
 
+@pytest.fixture(params=["compiled", "numpy"])
+def loops(request, monkeypatch):
+    """Each test twice on the CPU: with the compiled Adam loop (where numba is installed)
+    and with NumPy's passes in blocks."""
+    if request.param == "compiled":
+        pytest.importorskip("numba")
+        monkeypatch.setattr(compiled, "_loops", False)  # looked for again
+        assert compiled.loops() is not None
+    else:
+        monkeypatch.setattr(compiled, "_loops", None)
+    return request.param
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_adam_flat_is_bit_exact(xp, monkeypatch, dtype, threads):
+def test_adam_flat_is_bit_exact(xp, monkeypatch, loops, dtype, threads):
     monkeypatch.setattr(flat, "CPU_BLOCK", 100)  # many blocks, and a split into two halves
     monkeypatch.setattr(cores, "CPU_THREADS", threads)
     monkeypatch.setattr(cores, "SPLIT_ELEMENTS", 0)
@@ -109,21 +122,26 @@ def test_adam_flat_is_bit_exact(xp, monkeypatch, dtype, threads):
         np.testing.assert_array_equal(flattened[k], separate[k])
 
 
-def test_adam_update_over_one_buffer_matches_update(monkeypatch):
+def test_adam_update_over_one_buffer_matches_update(monkeypatch, loops):
     monkeypatch.setattr(flat, "CPU_BLOCK", 64)
     rng = np.random.default_rng(0)
     p, g, m = (rng.standard_normal(1000).astype(np.float32) for _ in range(3))
     v = np.abs(rng.standard_normal(1000)).astype(np.float32)
+    g[:4], v[:2], m[:2] = 0, 0, -0.0  # zero gradients; v = 0 (the update is m / eps); signed zeros
+    g[5] = 3e38  # g * g overflows: v = inf, and the update is m / inf = 0 in both
     opt = Adam(lr=1e-2, beta1=0.5, beta2=0.9)
     opt.t = 3
     expected = [a.copy() for a in (p, m, v)]
     opt.state = {"m": {"w": expected[1]}, "v": {"w": expected[2]}}
-    opt.update("w", expected[0], g)
+    with np.errstate(over="ignore"):  # NumPy warns of the overflow; the compiled loop does not
+        opt.update("w", expected[0], g)
+    assert np.isinf(expected[2][5]) and expected[0][5] == p[5]
     monkeypatch.setattr(cores, "SPLIT_ELEMENTS", 0)
     for threads in (1, 2):
         monkeypatch.setattr(cores, "CPU_THREADS", threads)
         got = [a.copy() for a in (p, m, v)]
-        flat.adam_update(*got[:1], g, *got[1:], 3, 1e-2, 0.5, 0.9, 1e-8)
+        with np.errstate(over="ignore"):
+            flat.adam_update(*got[:1], g, *got[1:], 3, 1e-2, 0.5, 0.9, 1e-8)
         for a, b in zip(got, expected, strict=True):
             np.testing.assert_array_equal(a, b)
 
