@@ -281,6 +281,21 @@ def fold_in_one_sum(xp):
     return xp is not np
 
 
+def memory_order_views(*arrays):
+    """1-D views of arrays of one shape, each listing its elements in memory order, when
+    all of them are dense in one layout (C order, channels-last, ...); else None.
+    Element i of every view is then the same element of the arrays' common shape."""
+    a = arrays[0]
+    axes = sorted(range(a.ndim), key=lambda ax: -abs(a.strides[ax]))  # outermost in memory first
+    views = []
+    for b in arrays:
+        b = b.transpose(axes)
+        if b.shape != arrays[0].transpose(axes).shape or not b.flags.c_contiguous:
+            return None
+        views.append(b.reshape(-1))  # a view: b is contiguous
+    return views
+
+
 def compiled_loops(xp):
     """The compiled CPU loops of ``minigan.compiled`` for arrays of module xp, or None.
 
@@ -475,6 +490,17 @@ def masked_and_scaled(t, mask, scale, kernel):
     if get_array_module(t) is not np or t.ndim == 0:
         return kernel(t, mask, scale)
     out = np.empty_like(t, dtype=np.result_type(t, mask, scale))
+    loops = compiled_loops(np)
+    views = loops and memory_order_views(t, mask, out)
+    if views:  # the two products as one compiled loop, half of the elements on each core
+        t1, mask1, out1 = views
+        scalars = [out.dtype.type(c) for c in (scale, 1, 0)]
+
+        def elements(lo, hi):
+            loops.masked_and_scaled(t1[lo:hi], mask1[lo:hi], *scalars, out1[lo:hi])
+
+        in_halves(np, elements, t.size, t.size)
+        return out
 
     def part(lo, hi):
         np.multiply(t[lo:hi], mask[lo:hi], out=out[lo:hi])  # the dropped units zeroed first
@@ -508,6 +534,16 @@ def leaky_relu_slope(x, alpha):
         mask = x > 0
         return mask, xp.where(mask, 1, alpha).astype(x.dtype)
     mask, slope = np.empty_like(x, dtype=bool), np.empty_like(x)  # laid out like x (channels-last stays so)
+    loops = compiled_loops(np)
+    views = loops and memory_order_views(x, mask, slope)
+    if views:  # the three passes as one compiled loop, half of the elements on each core
+        x1, mask1, slope1 = views
+
+        def elements(lo, hi):
+            loops.leaky_relu_slope(x1[lo:hi], mask1[lo:hi], slope1[lo:hi], x.dtype.type(0), one - a, a)
+
+        in_halves(np, elements, x.size, x.size)
+        return mask, slope
 
     def part(lo, hi):
         i = slice(lo, hi) if x.ndim else ...  # items lo..hi-1 (all of a 0-d x)

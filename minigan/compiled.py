@@ -1,7 +1,7 @@
 """Loops compiled for the CPU, used where numba is installed: nothing here is needed.
 
 NumPy runs one operation at a time, each a loop over the arrays, and pays a fixed cost
-for every run of numbers it starts. Two of minigan's CPU hot spots suffer from that:
+for every run of numbers it starts. Some of minigan's CPU hot spots suffer from that:
 
 - ``conv_fast.row2im`` adds each of the k*k kernel offsets' slices of the patch rows
   into the image. In a channels-last image such a slice is one run of C numbers per
@@ -9,6 +9,8 @@ for every run of numbers it starts. Two of minigan's CPU hot spots suffer from t
 - Adam (``flat.adam_update``) makes 13 passes over the parameters, one per operation,
   each reading and writing whole arrays; written as one loop, each number is read
   once and its 13 operations happen while it is in a register.
+- LeakyReLU's slope (three passes) and Dropout's masked product (two): the same, on a
+  smaller scale.
 
 The loops below do the same operations, written out and compiled by numba. The same
 numbers, bit for bit: every result comes from the same operations in the same order
@@ -29,7 +31,8 @@ _lock = threading.Lock()  # the two halves of a split may ask at the same moment
 
 
 def loops():
-    """The compiled loops (``row2im_add``, ``adam``), or None without numba or with
+    """The compiled loops (``row2im_add``, ``adam``, ``leaky_relu_slope``,
+    ``masked_and_scaled``), or None without numba or with
     MINIGAN_COMPILED=0. numba is imported on the first call, not with minigan."""
     global _loops
     if _loops is False:
@@ -91,4 +94,30 @@ def _compile():
             v[i] = v_i
             p[i] = p[i] - m_i / (np.sqrt(v_i) / bias_correction2_sqrt + eps) * step_size
 
-    return types.SimpleNamespace(row2im_add=row2im_add, adam=adam)
+    @compile_loop
+    def leaky_relu_slope(x, mask, slope, zero, one_minus_alpha, alpha):
+        """backend.leaky_relu_slope's three passes as one loop: mask = x > 0, and
+        slope = (1 - alpha if x > 0 else 0) + alpha, exactly 1 or alpha.
+
+        x, mask (bool), slope: 1-D, in one memory order; zero, one_minus_alpha, alpha:
+        scalars of slope's dtype.
+        """
+        for i in range(x.shape[0]):
+            keep = x[i] > 0
+            mask[i] = keep
+            slope[i] = (one_minus_alpha if keep else zero) + alpha
+
+    @compile_loop
+    def masked_and_scaled(t, mask, scale, one, zero, out):
+        """backend.masked_and_scaled's two passes as one loop: out = t * mask * scale,
+        the mask taken as 1 or 0 in a product (so t * 0 keeps t's sign, as NumPy's does).
+
+        t, mask (bool), out: 1-D, in one memory order; scale, one, zero: scalars of
+        out's dtype.
+        """
+        for i in range(t.shape[0]):
+            out[i] = t[i] * (one if mask[i] else zero) * scale
+
+    return types.SimpleNamespace(
+        row2im_add=row2im_add, adam=adam, leaky_relu_slope=leaky_relu_slope, masked_and_scaled=masked_and_scaled
+    )

@@ -114,3 +114,87 @@ def test_two_threads_asking_at_once_get_the_same_loops(monkeypatch, fresh):
     for t in threads:
         t.join()
     assert found[0] is not None and found[0] is found[1]
+
+
+def special_values(shape, dtype, seed=0):
+    x = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    flat = x.reshape(-1)
+    flat[:7] = [0.0, -0.0, np.nan, np.inf, -np.inf, np.finfo(dtype).tiny / 2, -np.finfo(dtype).max]
+    return x
+
+
+LAYOUTS = {
+    "C order": lambda a: a,
+    "channels-last": lambda a: np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2),
+    "every other image": lambda a: np.concatenate([a, a])[::2],  # not dense: NumPy's code runs
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("alpha", [0.2, 0.0, 1.0])
+def test_leaky_relu_slope_compiled_is_bit_exact(monkeypatch, layout, dtype, alpha):
+    x = LAYOUTS[layout](special_values((3, 4, 5, 6), dtype))
+    with np.errstate(all="ignore"):
+        (mask, slope), (mask0, slope0) = with_and_without_loops(monkeypatch, lambda: backend.leaky_relu_slope(x, alpha))
+    np.testing.assert_array_equal(mask, mask0)
+    np.testing.assert_array_equal(slope, slope0)
+    assert slope.dtype == dtype and slope.strides == slope0.strides == np.empty_like(x).strides
+    assert set(np.unique(slope)) <= {dtype(1), dtype(alpha)}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize(
+    "t_dtype, x_dtype", [(np.float32, np.float32), (np.float64, np.float64), (np.float64, np.float32)]
+)
+def test_masked_and_scaled_compiled_is_bit_exact(monkeypatch, layout, t_dtype, x_dtype):
+    from minigan.layers.dropout import dropped_and_scaled
+
+    t = LAYOUTS[layout](special_values((4, 3, 5, 7), t_dtype))
+    mask = np.random.default_rng(1).random(t.shape) < 0.7
+    mask = LAYOUTS[layout](mask) if layout != "every other image" else np.empty_like(t, dtype=bool)
+    mask[...] = np.random.default_rng(1).random(t.shape) < 0.7
+    scale = x_dtype(1 / 0.7)
+    with np.errstate(all="ignore"):
+        got, expected = with_and_without_loops(
+            monkeypatch, lambda: backend.masked_and_scaled(t, mask, scale, dropped_and_scaled)
+        )
+    assert got.dtype == expected.dtype == np.result_type(t, mask, scale)
+    np.testing.assert_array_equal(got, expected)
+    assert np.array_equal(np.signbit(got), np.signbit(expected))  # t * 0 keeps t's sign
+
+
+def test_masked_and_scaled_with_a_mask_laid_out_unlike_t_takes_numpy(monkeypatch):
+    from minigan.layers.dropout import dropped_and_scaled
+
+    t = special_values((2, 3, 4, 5), np.float32)
+    mask = LAYOUTS["channels-last"](np.random.default_rng(2).random(t.shape) < 0.5)  # t is C order
+    assert backend.memory_order_views(t, mask) is None
+    with np.errstate(all="ignore"):
+        got, expected = with_and_without_loops(
+            monkeypatch, lambda: backend.masked_and_scaled(t, mask, np.float32(2), dropped_and_scaled)
+        )
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_dropout_and_leaky_relu_layers_give_the_same_bits_with_and_without_loops(monkeypatch, threads):
+    from minigan import cores
+    from minigan.layers import Dropout, LeakyReLU
+
+    monkeypatch.setattr(cores, "CPU_THREADS", threads)
+    monkeypatch.setattr(cores, "SPLIT_ELEMENTS", 0)  # every pass in halves on two threads
+    x = LAYOUTS["channels-last"](special_values((6, 4, 7, 7), np.float32)[:, :, :, :])
+    x[np.isnan(x)] = 1.5
+
+    def run():
+        act, drop = LeakyReLU(0.2), Dropout(0.3, seed=5)
+        y = drop.forward(act.forward(x))
+        dx = act.backward(drop.backward(np.cos(y)))
+        return y, dx, drop.mask, act.slope
+
+    with np.errstate(all="ignore"):
+        got, expected = with_and_without_loops(monkeypatch, run)
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)
+        assert a.strides == b.strides
