@@ -281,11 +281,19 @@ def fold_in_one_sum(xp):
     return xp is not np
 
 
+def loop_dtypes(*arrays):
+    """Whether a compiled loop takes these arrays: float32, float64 or bool, as numba does
+    (not float16, say, whose arithmetic it lacks)."""
+    return all(a.dtype in (np.float32, np.float64, np.bool_) for a in arrays)
+
+
 def memory_order_views(*arrays):
     """1-D views of arrays of one shape, each listing its elements in memory order, when
     all of them are dense in one layout (C order, channels-last, ...); else None.
     Element i of every view is then the same element of the arrays' common shape."""
     a = arrays[0]
+    if not loop_dtypes(*arrays):
+        return None
     axes = sorted(range(a.ndim), key=lambda ax: -abs(a.strides[ax]))  # outermost in memory first
     views = []
     for b in arrays:
@@ -294,6 +302,87 @@ def memory_order_views(*arrays):
             return None
         views.append(b.reshape(-1))  # a view: b is contiguous
     return views
+
+
+def channel_rows(*arrays):
+    """(P, C) views of arrays shaped (N, C) or (N, C, h, w), all alike, when their
+    channels are innermost in memory (C order for 2-D, channels-last for 4-D) and C >= 2:
+    row p is the p-th pixel (sample) in memory order. Else None (BatchNorm's compiled
+    loops then leave the work to NumPy, whose sums would run in another order)."""
+    a = arrays[0]
+    if a.ndim not in (2, 4) or a.shape[1] < 2 or not loop_dtypes(a):
+        return None
+    order = (0, 2, 3, 1) if a.ndim == 4 else (0, 1)
+    rows = []
+    for b in arrays:
+        b = b.transpose(order)
+        if b.shape != a.transpose(order).shape or b.dtype != a.dtype or not b.flags.c_contiguous:
+            return None
+        rows.append(b.reshape(-1, a.shape[1]))
+    return rows
+
+
+def _channel_vectors(C, ndim, dtype, *vectors):
+    """(C,) views of (1, C) or (1, C, 1, 1) arrays of dtype (per-channel constants), or None."""
+    shape = (1, C) if ndim == 2 else (1, C, 1, 1)
+    if any(getattr(v, "shape", None) != shape or v.dtype != dtype for v in vectors):
+        return None
+    return [np.ascontiguousarray(v.reshape(C)) for v in vectors]
+
+
+def _batchnorm_loops(x):
+    """The compiled loops, and x's (P, C) rows, where BatchNorm's loops apply to x."""
+    loops = compiled_loops(get_array_module(x))
+    rows = loops and channel_rows(x)
+    return (loops, rows[0]) if rows else (None, None)
+
+
+def batch_statistics_loop(x):
+    """(mean, x - mean, biased var) per channel of x (N, C) or (N, C, h, w), from one
+    compiled loop, with the numbers of norm.batch_statistics; None where it does not
+    apply (no numba, a GPU array, channels not innermost in memory)."""
+    loops, rows = _batchnorm_loops(x)
+    if loops is None:
+        return None
+    C = x.shape[1]
+    x_centered = np.empty_like(x)  # laid out like x
+    mean, var = np.empty(C, dtype=x.dtype), np.empty(C, dtype=x.dtype)
+    loops.batch_statistics(rows, np.float64(rows.shape[0]), mean, channel_rows(x_centered)[0], var)
+    return mean, x_centered, var
+
+
+def normalise_loop(x_centered, inv_std, gamma, beta):
+    """norm.normalise's (x_hat, y) from one compiled loop, or None where it does not apply."""
+    loops, rows = _batchnorm_loops(x_centered)
+    vectors = loops and _channel_vectors(x_centered.shape[1], x_centered.ndim, x_centered.dtype, inv_std, gamma, beta)
+    if not vectors:
+        return None
+    x_hat, y = np.empty_like(x_centered), np.empty_like(x_centered)
+    loops.normalise(rows, *vectors, channel_rows(x_hat)[0], channel_rows(y)[0])
+    return x_hat, y
+
+
+def gradient_sums_loop(dout, x_hat):
+    """(sum(dout * x_hat), sum(dout)) per channel from one compiled loop, or None."""
+    loops, _ = _batchnorm_loops(dout)
+    rows = loops and channel_rows(dout, x_hat)
+    if not rows:
+        return None
+    dgamma, dbeta = np.empty(dout.shape[1], dtype=dout.dtype), np.empty(dout.shape[1], dtype=dout.dtype)
+    loops.gradient_sums(*rows, dgamma, dbeta)
+    return dgamma, dbeta
+
+
+def batchnorm_dx_loop(scale, dout, mean_dout, x_hat, mean_dout_xhat):
+    """norm.batchnorm_dx from one compiled loop, or None where it does not apply."""
+    loops, _ = _batchnorm_loops(dout)
+    rows = loops and channel_rows(dout, x_hat)
+    vectors = rows and _channel_vectors(dout.shape[1], dout.ndim, dout.dtype, scale, mean_dout, mean_dout_xhat)
+    if not vectors:
+        return None
+    dx = np.empty_like(dout)
+    loops.batchnorm_dx(vectors[0], rows[0], vectors[1], rows[1], vectors[2], channel_rows(dx)[0])
+    return dx
 
 
 def compiled_loops(xp):
@@ -315,7 +404,7 @@ def compiled_loops(xp):
 # short chain of them one kernel there, and leaves the CPU's code as it is written.
 
 
-def fused(fn):
+def fused(fn=None, *, cpu=None):
     """Decorate an elementwise function: one GPU kernel (``cupy.fuse``) on CuPy arrays,
     ``fn`` itself, line for line, on NumPy arrays.
 
@@ -323,7 +412,13 @@ def fused(fn):
     ``xp.where``...) with broadcasting, arrays and scalars as positional arguments,
     and literal constants; no shapes, dtypes, reshapes, in-place updates or
     reductions. It gets its ``xp`` from ``get_array_module`` as any layer does.
+
+    ``@fused(cpu=loop)``: on NumPy arrays ``loop(*args)`` first, a function that gives
+    fn's results from a compiled loop (the same numbers) or None where it does not
+    apply; then fn.
     """
+    if fn is None:
+        return functools.partial(fused, cpu=cpu)
     kernel = None
 
     @functools.wraps(fn)
@@ -332,7 +427,8 @@ def fused(fn):
         xps = [get_array_module(a) for a in args]
         xp = next((m for m in xps if m is not np), np)
         if xp is np:
-            return fn(*args)
+            out = None if cpu is None else cpu(*args)
+            return fn(*args) if out is None else out
         if kernel is None:
             kernel = xp.fuse(kernel_name=fn.__name__)(fn)
         return kernel(*args)

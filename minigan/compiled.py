@@ -9,8 +9,9 @@ for every run of numbers it starts. Some of minigan's CPU hot spots suffer from 
 - Adam (``flat.adam_update``) makes 13 passes over the parameters, one per operation,
   each reading and writing whole arrays; written as one loop, each number is read
   once and its 13 operations happen while it is in a register.
-- LeakyReLU's slope (three passes) and Dropout's masked product (two): the same, on a
-  smaller scale.
+- LeakyReLU's slope (three passes) and Dropout's masked product (two), BatchNorm's
+  statistics (five passes: a mean, a difference, squares, a mean) and its normalisation
+  and gradient (three and four): the same, on a smaller scale.
 
 The loops below do the same operations, written out and compiled by numba. The same
 numbers, bit for bit: every result comes from the same operations in the same order
@@ -31,8 +32,7 @@ _lock = threading.Lock()  # the two halves of a split may ask at the same moment
 
 
 def loops():
-    """The compiled loops (``row2im_add``, ``adam``, ``leaky_relu_slope``,
-    ``masked_and_scaled``), or None without numba or with
+    """The compiled loops (below), or None without numba or with
     MINIGAN_COMPILED=0. numba is imported on the first call, not with minigan."""
     global _loops
     if _loops is False:
@@ -118,6 +118,69 @@ def _compile():
         for i in range(t.shape[0]):
             out[i] = t[i] * (one if mask[i] else zero) * scale
 
+    # BatchNorm, on (P, C) rows: the P = N*h*w pixels of a channels-last batch (or the N
+    # samples of an (N, C) one) in memory order. NumPy sums such an array over its pixels
+    # row by row, from 0, one channel per lane: each channel's sum adds its pixels in
+    # order, which is what these loops do. A mean divides that float sum by the count as
+    # NumPy's mean does: in float64 (the count is an integer array scalar), then rounded.
+    @compile_loop
+    def batch_statistics(x, count, mean, x_centered, var):
+        """mean = sum(x) / count, x_centered = x - mean, var = sum(x_centered^2) / count,
+        per channel. x, x_centered: (P, C); mean, var: (C,); count: float64."""
+        P, C = x.shape
+        total = np.zeros(C, x.dtype)
+        for p in range(P):
+            for c in range(C):
+                total[c] += x[p, c]
+        for c in range(C):
+            mean[c] = total[c] / count
+            total[c] = 0
+        for p in range(P):
+            for c in range(C):
+                d = x[p, c] - mean[c]
+                x_centered[p, c] = d
+                total[c] += d * d
+        for c in range(C):
+            var[c] = total[c] / count
+
+    @compile_loop
+    def normalise(x_centered, inv_std, gamma, beta, x_hat, y):
+        """x_hat = x_centered * inv_std, y = x_hat * gamma + beta. x_centered, x_hat, y:
+        (P, C); inv_std, gamma, beta: (C,)."""
+        P, C = x_centered.shape
+        for p in range(P):
+            for c in range(C):
+                h = x_centered[p, c] * inv_std[c]
+                x_hat[p, c] = h
+                y[p, c] = h * gamma[c] + beta[c]
+
+    @compile_loop
+    def gradient_sums(dout, x_hat, dgamma, dbeta):
+        """dgamma = sum(dout * x_hat), dbeta = sum(dout), per channel. dout, x_hat: (P, C)."""
+        P, C = dout.shape
+        dgamma[:] = 0
+        dbeta[:] = 0
+        for p in range(P):
+            for c in range(C):
+                dgamma[c] += dout[p, c] * x_hat[p, c]
+                dbeta[c] += dout[p, c]
+
+    @compile_loop
+    def batchnorm_dx(scale, dout, mean_dout, x_hat, mean_dout_xhat, dx):
+        """dx = scale * (dout - mean_dout - x_hat * mean_dout_xhat). dout, x_hat, dx: (P, C);
+        scale, mean_dout, mean_dout_xhat: (C,)."""
+        P, C = dout.shape
+        for p in range(P):
+            for c in range(C):
+                dx[p, c] = scale[c] * (dout[p, c] - mean_dout[c] - x_hat[p, c] * mean_dout_xhat[c])
+
     return types.SimpleNamespace(
-        row2im_add=row2im_add, adam=adam, leaky_relu_slope=leaky_relu_slope, masked_and_scaled=masked_and_scaled
+        row2im_add=row2im_add,
+        adam=adam,
+        leaky_relu_slope=leaky_relu_slope,
+        masked_and_scaled=masked_and_scaled,
+        batch_statistics=batch_statistics,
+        normalise=normalise,
+        gradient_sums=gradient_sums,
+        batchnorm_dx=batchnorm_dx,
     )

@@ -198,3 +198,75 @@ def test_dropout_and_leaky_relu_layers_give_the_same_bits_with_and_without_loops
     for a, b in zip(got, expected):
         np.testing.assert_array_equal(a, b)
         assert a.strides == b.strides
+
+
+BN_INPUTS = {
+    "channels-last": lambda rng, dtype: LAYOUTS["channels-last"](rng.standard_normal((16, 8, 14, 14)).astype(dtype)),
+    "2-D": lambda rng, dtype: rng.standard_normal((64, 300)).astype(dtype),
+    "one image": lambda rng, dtype: LAYOUTS["channels-last"](rng.standard_normal((1, 5, 9, 9)).astype(dtype)),
+    "C order (NumPy's code)": lambda rng, dtype: rng.standard_normal((4, 6, 5, 5)).astype(dtype),
+    "one channel (NumPy's code)": lambda rng, dtype: rng.standard_normal((8, 1, 6, 6)).astype(dtype),
+}
+
+
+@pytest.mark.parametrize("inputs", BN_INPUTS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batchnorm_trains_to_the_same_bits_with_and_without_loops(monkeypatch, inputs, dtype):
+    from minigan.layers import BatchNorm
+
+    rng = np.random.default_rng(3)
+    x = BN_INPUTS[inputs](rng, dtype)
+    x *= dtype(7.5)
+    x += dtype(1e3)  # a large mean: the sums' rounding depends on their order
+    assert (backend.channel_rows(x) is None) == inputs.endswith("(NumPy's code)")  # where the loops apply
+    dout = np.empty_like(x)
+    dout[...] = rng.standard_normal(x.shape)
+
+    def run():
+        bn = BatchNorm(x.shape[1]).astype(dtype)
+        bn.params["gamma"][...] = rng_gamma = np.linspace(0.5, 2, x.shape[1], dtype=dtype)
+        bn.params["beta"][...] = -rng_gamma
+        y = bn.forward(x)
+        dx = bn.backward(dout)
+        return y, dx, bn.x_hat, bn.inv_std, bn.grads["gamma"], bn.grads["beta"], bn.running_mean, bn.running_var
+
+    got, expected = with_and_without_loops(monkeypatch, run)
+    for a, b in zip(got, expected):
+        assert a.dtype == b.dtype and a.strides == b.strides
+        np.testing.assert_array_equal(a, b)
+
+
+def test_batch_statistics_sum_in_numpys_order(monkeypatch):
+    """Sums whose terms, taken in another order, round differently: the loop's are NumPy's."""
+    pytest.importorskip("numba")
+    from minigan.layers.norm import batch_statistics
+
+    x = np.zeros((1, 2, 3, 1), dtype=np.float32)  # 3 pixels, 2 channels (channels-last below)
+    x[0, :, :, 0] = [[1e8, -1e8, 1.0], [1.0, 1e8, -1e8]]  # in float32, 1 + 1e8 rounds to 1e8
+    x = LAYOUTS["channels-last"](x)
+    assert backend.channel_rows(x) is not None  # the loop applies
+    (mean, _, _), (numpy_mean, _, _) = with_and_without_loops(
+        monkeypatch, lambda: batch_statistics(x, (0, 2, 3), (1, -1, 1, 1))
+    )
+    np.testing.assert_array_equal(mean, numpy_mean)
+    np.testing.assert_array_equal(mean, np.float32([1 / 3, 0]))  # pixel order; backwards: [0, 1/3]
+
+
+@pytest.mark.parametrize("layout", ["channels-last", "C order (NumPy's code)"])
+def test_conditional_batchnorm_gives_the_same_bits_with_and_without_loops(monkeypatch, layout):
+    from minigan.layers import ConditionalBatchNorm
+
+    rng = np.random.default_rng(4)
+    x = BN_INPUTS[layout](rng, np.float32)
+    labels = rng.integers(0, 3, len(x))
+    dout = rng.standard_normal(x.shape).astype(np.float32)
+
+    def run():
+        cbn = ConditionalBatchNorm(x.shape[1], 3)
+        y = cbn.forward(x, labels)
+        dx, _ = cbn.backward(dout)
+        return y, dx, cbn.grads["gamma"], cbn.grads["beta"]
+
+    got, expected = with_and_without_loops(monkeypatch, run)
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)

@@ -30,6 +30,7 @@ from ..backend import (
     get_array_module,
     images_per_block,
     in_halves,
+    loop_dtypes,
     matmul,
 )
 from .conv_reference import conv_output_size
@@ -101,7 +102,7 @@ def row2im(rows, x_shape, k, stride, padding, out=None):
     rows = rows.reshape(N, ho, wo, k, k, C)
     x = xp.empty((N, h, w, C), dtype=rows.dtype) if out is None else out
     loops = compiled_loops(xp)
-    if loops is not None and rows.flags.c_contiguous and x.flags.c_contiguous:
+    if loops is not None and rows.flags.c_contiguous and x.flags.c_contiguous and loop_dtypes(rows, x):
         loops.row2im_add(rows, x, stride, padding)  # the loop below, compiled: the same adds
         return x.transpose(0, 3, 1, 2)
     x[...] = 0

@@ -2,11 +2,12 @@
 
 import numpy as np
 
-from ..backend import fused
+from ..backend import batch_statistics_loop, batchnorm_dx_loop, fused, gradient_sums_loop, normalise_loop
 from .base import Layer
 
 
 # The elementwise chains of the two passes, each one kernel on the GPU (see backend.fused).
+# ``cpu=``: on a CPU with numba, one compiled loop instead, with the same numbers.
 @fused
 def inverse_std(var, eps):
     """1 / sqrt(var + eps)."""
@@ -19,14 +20,14 @@ def moving_average(running, stat, momentum, factor):
     return running * (1 - momentum) + momentum * stat * factor
 
 
-@fused
+@fused(cpu=normalise_loop)
 def normalise(x_centered, inv_std, gamma, beta):
     """x_hat = (x - mean) * inv_std,  y = gamma * x_hat + beta."""
     x_hat = x_centered * inv_std
     return x_hat, x_hat * gamma + beta
 
 
-@fused
+@fused(cpu=batchnorm_dx_loop)
 def batchnorm_dx(scale, dout, mean_dout, x_hat, mean_dout_xhat):
     """dx = gamma / sqrt(var + eps) * (dout - mean(dout) - x_hat * mean(dout * x_hat))."""
     return scale * (dout - mean_dout - x_hat * mean_dout_xhat)
@@ -40,6 +41,28 @@ def check_channels(layer, x):
                          f"got {getattr(x, 'shape', type(x).__name__)}")  # fmt: skip
 
 
+def batch_statistics(x, axes, shape):
+    """(mean, x - mean, var) per channel over ``axes``, var biased (as x.var); ``shape``
+    broadcasts a (C,) vector against x. (On a CPU with numba, one compiled loop gives
+    the same numbers: backend.batch_statistics_loop.)"""
+    fast = batch_statistics_loop(x)
+    if fast is not None:
+        return fast
+    mean = x.mean(axis=axes)  # (C,)
+    x_centered = x - mean.reshape(shape)
+    var = (x_centered * x_centered).mean(axis=axes)  # (C,)
+    return mean, x_centered, var
+
+
+def gradient_sums(dout, x_hat, axes):
+    """(sum(dout * x_hat), sum(dout)) per channel over ``axes``: dgamma and dbeta.
+    (On a CPU with numba, one compiled loop: backend.gradient_sums_loop.)"""
+    fast = gradient_sums_loop(dout, x_hat)
+    if fast is not None:
+        return fast
+    return (dout * x_hat).sum(axis=axes), dout.sum(axis=axes)
+
+
 def centre_and_scale(layer, x, shape):
     """x - mean and 1 / sqrt(var + eps), per channel, for a BatchNorm-like ``layer``.
 
@@ -51,9 +74,7 @@ def centre_and_scale(layer, x, shape):
         m = x.size // layer.num_features
         if m < 2:
             raise ValueError(f"{layer!r}: training needs more than 1 value per channel, got input {x.shape}")
-        mean = x.mean(axis=layer.axes)  # (C,)
-        x_centered = x - mean.reshape(shape)
-        var = (x_centered * x_centered).mean(axis=layer.axes)  # (C,), biased (as x.var)
+        mean, x_centered, var = batch_statistics(x, layer.axes, shape)
         layer.running_mean[...] = moving_average(layer.running_mean, mean, layer.momentum, 1.0)
         layer.running_var[...] = moving_average(layer.running_var, var, layer.momentum, m / (m - 1))  # unbiased
     else:
@@ -108,8 +129,7 @@ class BatchNorm(Layer):
         scale = self.params["gamma"].reshape(shape) * self.inv_std
         if not self.training and not param_grads:
             return scale * dout
-        dgamma = (dout * self.x_hat).sum(axis=self.axes)  # (C,)
-        dbeta = dout.sum(axis=self.axes)  # (C,)
+        dgamma, dbeta = gradient_sums(dout, self.x_hat, self.axes)  # sum(dout * x_hat), sum(dout): (C,) each
         if param_grads:
             self.grads["gamma"] += dgamma
             self.grads["beta"] += dbeta
