@@ -6,6 +6,8 @@ for every run of numbers it starts. Some of minigan's CPU hot spots suffer from 
 - ``conv_fast.row2im`` adds each of the k*k kernel offsets' slices of the patch rows
   into the image. In a channels-last image such a slice is one run of C numbers per
   pixel (C = 64 in the DCGAN), so NumPy spends most of its time starting runs.
+  ``conv_fast.im2row``'s copy, its adjoint, has the same runs (with C >= 8; for fewer
+  channels NumPy's strided copy is faster than the loop).
 - Adam (``flat.adam_update``) makes 13 passes over the parameters, one per operation,
   each reading and writing whole arrays; written as one loop, each number is read
   once and its 13 operations happen while it is in a register.
@@ -75,6 +77,29 @@ def _compile():
                                 if 0 <= z < w:
                                     for c in range(C):
                                         x[n, y, z, c] += rows[n, o, o2, i, j, c]
+
+    @compile_loop
+    def im2row_copy(x, rows, stride, padding):
+        """rows = im2row(x): rows[n, o, o2, i, j, c] = x[n, o*s + i - p, o2*s + j - p, c],
+        0 where that lies outside the image (the zero padding).
+
+        x: (N, h, w, C);  rows: (N, ho, wo, k, k, C), both C-contiguous, of one dtype.
+        """
+        N, h, w, C = x.shape
+        ho, wo, k = rows.shape[1], rows.shape[2], rows.shape[3]
+        for n in range(N):
+            for o in range(ho):
+                for o2 in range(wo):
+                    for i in range(k):
+                        y = o * stride + i - padding
+                        for j in range(k):
+                            z = o2 * stride + j - padding
+                            if 0 <= y < h and 0 <= z < w:
+                                for c in range(C):
+                                    rows[n, o, o2, i, j, c] = x[n, y, z, c]
+                            else:
+                                for c in range(C):
+                                    rows[n, o, o2, i, j, c] = 0
 
     @compile_loop
     def adam(p, g, m, v, step_size, bias_correction2_sqrt, beta1, beta2, eps, one_minus_beta1, one_minus_beta2):
@@ -176,6 +201,7 @@ def _compile():
 
     return types.SimpleNamespace(
         row2im_add=row2im_add,
+        im2row_copy=im2row_copy,
         adam=adam,
         leaky_relu_slope=leaky_relu_slope,
         masked_and_scaled=masked_and_scaled,

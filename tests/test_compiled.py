@@ -8,7 +8,7 @@ import pytest
 
 from minigan import backend, compiled
 from minigan.layers import Conv2D, ConvTranspose2D
-from minigan.layers.conv_fast import row2im
+from minigan.layers.conv_fast import IM2ROW_LOOP_CHANNELS, im2row, row2im
 
 
 @pytest.fixture
@@ -55,6 +55,43 @@ def test_row2im_compiled_is_bit_exact(monkeypatch, N, C, h, w, k, stride, paddin
         np.testing.assert_array_equal(got, c)
         assert np.array_equal(np.signbit(got), np.signbit(c))
     np.testing.assert_array_equal(d, c)
+
+
+@pytest.mark.parametrize(
+    "N, C, h, w, k, stride, padding",
+    [
+        (3, 64, 14, 14, 5, 2, 2),  # the DCGAN's second convolution
+        (2, 8, 9, 7, 3, 1, 1),  # stride 1, not square
+        (2, 9, 11, 10, 4, 3, 0),  # no padding, a stride that skips pixels
+        (1, 8, 5, 5, 5, 1, 4),  # padding as large as the kernel
+        (2, 3, 14, 14, 5, 2, 2),  # fewer channels than IM2ROW_LOOP_CHANNELS: NumPy's copy
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_im2row_compiled_is_bit_exact(monkeypatch, N, C, h, w, k, stride, padding, dtype):
+    x = LAYOUTS["channels-last"](special_values((N, C, h, w), dtype))
+    ho, wo = (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
+
+    def run():
+        out = np.full((N * ho * wo, k * k * C), np.nan, dtype=dtype)  # every entry must be written
+        return im2row(x, k, stride, padding, out=out), im2row(
+            np.ascontiguousarray(x), k, stride, padding, out=out.copy()
+        )
+
+    (a, b), (c, d) = with_and_without_loops(monkeypatch, run)
+    for got in (a, b, d):
+        np.testing.assert_array_equal(got, c)
+        assert np.array_equal(np.signbit(got), np.signbit(c))  # -0.0 copied, padding +0.0
+
+
+@pytest.mark.parametrize("C", [IM2ROW_LOOP_CHANNELS - 1, IM2ROW_LOOP_CHANNELS])
+def test_im2row_takes_the_loop_from_im2row_loop_channels_on(monkeypatch, fresh, C):
+    pytest.importorskip("numba")
+    loops, calls = compiled.loops(), []
+    monkeypatch.setattr(loops, "im2row_copy", lambda *args: calls.append(args))
+    x = LAYOUTS["channels-last"](np.ones((2, C, 6, 6), np.float32))
+    im2row(x, 3, 1, 1, out=np.empty((2 * 36, 9 * C), np.float32))
+    assert len(calls) == (C >= IM2ROW_LOOP_CHANNELS)
 
 
 def test_row2im_of_rows_not_contiguous_takes_numpy_and_agrees(monkeypatch):

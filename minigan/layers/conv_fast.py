@@ -56,12 +56,17 @@ def im2row(x, k, stride, padding, out=None):
     """Patches of x as rows, channels last: x (N, C, h, w) -> rows (N*ho*wo, k*k*C).
 
     rows == im2col(x).T with each column's (c, i, j) reordered to (i, j, c). ``out``: a
-    C-contiguous (N*ho*wo, k*k*C) array to copy into.
+    C-contiguous (N*ho*wo, k*k*C) array to copy into (on a CPU with numba, by a compiled
+    loop when x is channels-last: see backend.compiled_loops).
     """
     xp = get_array_module(x)
     N, C, h, w = x.shape
     ho, wo = conv_output_size(h, k, stride, padding), conv_output_size(w, k, stride, padding)
     x = x.transpose(0, 2, 3, 1)  # (N, h, w, C), a view (free when x is channels-last)
+    loops = compiled_loops(xp)
+    if loops is not None and out is not None and C >= IM2ROW_LOOP_CHANNELS and _loop_layout(x, out):
+        loops.im2row_copy(x, out.reshape(N, ho, wo, k, k, C), stride, padding)  # the same copy, compiled
+        return out
     if padding:
         x_pad = xp.zeros((N, h + 2 * padding, w + 2 * padding, C), dtype=x.dtype)  # (N, h+2p, w+2p, C)
         x_pad[:, padding : padding + h, padding : padding + w] = x
@@ -74,6 +79,14 @@ def im2row(x, k, stride, padding, out=None):
         return patches.reshape(N * ho * wo, k * k * C)
     out.reshape(patches.shape)[...] = patches  # the same copy, into out
     return out
+
+
+IM2ROW_LOOP_CHANNELS = 8  # im2row's compiled copy from this many channels on (fewer: NumPy's copy is faster)
+
+
+def _loop_layout(*arrays):
+    """Whether compiled loops take these arrays as they are: C-contiguous, of one dtype they handle."""
+    return loop_dtypes(*arrays) and all(a.flags.c_contiguous and a.dtype == arrays[0].dtype for a in arrays)
 
 
 def _inside(i, n_out, n_in, stride, padding):
@@ -102,7 +115,7 @@ def row2im(rows, x_shape, k, stride, padding, out=None):
     rows = rows.reshape(N, ho, wo, k, k, C)
     x = xp.empty((N, h, w, C), dtype=rows.dtype) if out is None else out
     loops = compiled_loops(xp)
-    if loops is not None and rows.flags.c_contiguous and x.flags.c_contiguous and loop_dtypes(rows, x):
+    if loops is not None and _loop_layout(rows, x):
         loops.row2im_add(rows, x, stride, padding)  # the loop below, compiled: the same adds
         return x.transpose(0, 3, 1, 2)
     x[...] = 0
