@@ -26,15 +26,18 @@ before/after of a change: "separate" (every weight in an array of its own, as be
 flat buffers), "flat" (the library as it is), "same" (the library as it is again, on
 a second GAN: an A/A control that shows the noise), "blas2" (the library outside
 ``both_cores``: the BLAS on both cores, minigan's copies on one, as before round 7),
-"before" (an older copy of the package, ``--before DIR``, imported beside this one
+"numpy" (the library as it is without its compiled loops, as where numba is not
+installed: ``minigan/compiled.py``), "before" (an older copy of the package,
+``--before DIR``, imported beside this one
 and run as its own ``GAN.fit`` runs it, ``GAN.training_threads``; a package from before
 that method runs outside ``both_cores``). Settings that hold for the
 whole process (the malloc thresholds that ``GAN.fit`` sets on the CPU, set here as
 the trainer sets them) hold for every variant and PyTorch.
 
 The header names the CPU, each BLAS that threadpoolctl finds (with the kernel it
-selected and its threads) and PyTorch's, and OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE
-when they are set (they override the kernel OpenBLAS would pick).
+selected and its threads) and PyTorch's, whether minigan's compiled loops run (numba
+installed, MINIGAN_COMPILED not 0), and OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE when they
+are set (they override the kernel OpenBLAS would pick).
 
 Threads: ``--threads N`` sets OPENBLAS_NUM_THREADS / OMP_NUM_THREADS / MKL_NUM_THREADS
 before NumPy is imported (re-running the script if NumPy was imported already) and,
@@ -315,7 +318,7 @@ def main(argv=None):
     p.add_argument(
         "--variants",
         default="flat",
-        help="comma-separated minigan variants: separate, flat, same, blas2, before",
+        help="comma-separated minigan variants: separate, flat, same, blas2, numpy, before",
     )
     p.add_argument(
         "--before",
@@ -395,7 +398,7 @@ def main(argv=None):
         "peak_rss_mib": peak_rss / 2**20, "memory_steps": args.memory_steps,
         "rss_mib_first_last_max": None if not watch_rss else (rss[0] / 2**20, rss[-1] / 2**20, max(rss) / 2**20),
         "rss_growth_kib_per_step": None if not watch_rss else rss_trend(rss) / 1024,
-        "torch": torch_note,
+        "torch": torch_note, "compiled_loops": compiled_note(),
     }  # fmt: skip
     res["blas_environment"] = blas_environment()
     res["variants"] = {name: {"ms_per_step": 1000 * statistics.median(walls), "ms_quartiles": _quartiles(walls),
@@ -472,9 +475,37 @@ def variant_step(name, args, n):
         return (lambda: gan.train_step(real)), cores
     if name == "blas2":  # the library with the BLAS on both cores and minigan's copies on one (round 6's)
         return (lambda: gan.train_step(real)), contextlib.nullcontext
-    raise SystemExit(
-        f"{sys.argv[0]}: unknown variant {name!r}; expected separate, flat, same, blas2 or before"
-    )
+    if name == "numpy":  # the library as it is without its compiled loops, as where numba is missing
+        return (lambda: gan.train_step(real)), functools.partial(without_compiled_loops, cores)
+    raise SystemExit(f"{sys.argv[0]}: unknown variant {name!r}; expected separate, flat, same, blas2, numpy or before")
+
+
+@contextlib.contextmanager
+def without_compiled_loops(cores):
+    """Within: minigan's NumPy code wherever it has a compiled loop (minigan/compiled.py),
+    inside the context ``cores()``."""
+    from minigan import compiled
+
+    saved, compiled._loops = compiled._loops, None
+    try:
+        with cores():
+            yield
+    finally:
+        compiled._loops = saved
+
+
+def compiled_note():
+    """Whether minigan's compiled loops run, and with which numba."""
+    try:
+        from minigan import compiled
+    except ImportError:
+        return "none in this minigan"
+    if compiled.loops() is None:
+        reason = "MINIGAN_COMPILED=0" if os.environ.get("MINIGAN_COMPILED") == "0" else "numba not importable"
+        return f"off ({reason}): NumPy's code throughout"
+    import numba
+
+    return f"on (numba {numba.__version__}, minigan/compiled.py)"
 
 
 def _spread(ratios):
@@ -490,6 +521,7 @@ def _quartiles(times):
 def report(r):
     print(f"{r['model']} GAN, batch {r['batch_size']}, {r['device']}, threads {r['threads']}")
     print(f"  {r['cpu']}; Python {r['python']}, NumPy {r['numpy']}, BLAS {r['blas']}")
+    print(f"  minigan's compiled loops: {r['compiled_loops']}")
     if r["blas_environment"]:
         print(f"  set in the environment: {r['blas_environment']}")
     print(f"  matmul peak (float32 square matmul): {r['matmul_gflops']:.0f} GFLOP/s")

@@ -47,11 +47,19 @@ def loops():
 def _compile():
     try:
         import numba
-        import numpy as np
     except ImportError:
         return None
+    try:
+        return _define(numba, cache=True)
+    except RuntimeError:  # nowhere to keep the compiled code (a read-only install, no writable home)
+        return _define(numba, cache=False)  # compiled anew in each process
 
-    compile_loop = numba.njit(nogil=True, cache=True, error_model="numpy")  # nogil: the halves of a split run at once
+
+def _define(numba, cache):
+    """The loops, each compiled on its first call; ``cache``: kept on disk for later runs."""
+    import numpy as np
+
+    compile_loop = numba.njit(nogil=True, cache=cache, error_model="numpy")  # nogil: the halves of a split run at once
 
     @compile_loop
     def row2im_add(rows, x, stride, padding):

@@ -307,3 +307,20 @@ def test_conditional_batchnorm_gives_the_same_bits_with_and_without_loops(monkey
     got, expected = with_and_without_loops(monkeypatch, run)
     for a, b in zip(got, expected):
         np.testing.assert_array_equal(a, b)
+
+
+def test_loops_without_a_cache_folder_are_compiled_each_time(monkeypatch, fresh):
+    numba = pytest.importorskip("numba")
+    njit = numba.njit
+
+    def njit_without_cache_folder(*args, cache=False, **kwargs):
+        if cache:  # what numba raises where no folder can hold the cache
+            raise RuntimeError("cannot cache function 'row2im_add': no locator available for file '...'")
+        return njit(*args, **kwargs)
+
+    monkeypatch.setattr(numba, "njit", njit_without_cache_folder)
+    loops = compiled.loops()
+    assert loops is not None
+    x = np.empty((1, 3, 3, 2), np.float32)
+    loops.row2im_add(np.ones((1, 2, 2, 2, 2, 2), np.float32), x, 1, 0)
+    np.testing.assert_array_equal(x[0, :, :, 0], [[1, 2, 1], [2, 4, 2], [1, 2, 1]])
