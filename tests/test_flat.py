@@ -2,6 +2,7 @@
 and Adam over the buffers gives the same numbers, to the bit, as Adam one array at a time."""
 
 import io
+import types
 
 import numpy as np
 import pytest
@@ -99,14 +100,23 @@ def adam_runs(xp, dtype, steps=4):
 @pytest.fixture(params=["compiled", "numpy"])
 def loops(request, monkeypatch):
     """Each test twice on the CPU: with the compiled Adam loop (where numba is installed)
-    and with NumPy's passes in blocks."""
+    and with NumPy's passes in blocks. Yields the number of calls of the compiled loop so far."""
+    calls = []
     if request.param == "compiled":
         pytest.importorskip("numba")
+        monkeypatch.delenv("MINIGAN_COMPILED", raising=False)
         monkeypatch.setattr(compiled, "_loops", False)  # looked for again
-        assert compiled.loops() is not None
+        found = compiled.loops()
+        assert found is not None
+
+        def adam(*args):
+            calls.append(1)
+            return found.adam(*args)
+
+        monkeypatch.setattr(compiled, "_loops", types.SimpleNamespace(**{**vars(found), "adam": adam}))
     else:
         monkeypatch.setattr(compiled, "_loops", None)
-    return request.param
+    return request.param, calls
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -117,19 +127,22 @@ def test_adam_flat_is_bit_exact(xp, monkeypatch, loops, dtype, threads):
     monkeypatch.setattr(cores, "SPLIT_ELEMENTS", 0)
     separate, flattened, opt = adam_runs(xp, dtype)
     assert flat.flat_buffer(opt.state["m"].values()) is not None  # the fast path ran
+    assert bool(loops[1]) == (loops[0] == "compiled" and xp is np)  # the compiled loop, on the CPU only
     for k in separate:
         assert flattened[k].dtype == dtype
         np.testing.assert_array_equal(flattened[k], separate[k])
 
 
-def test_adam_update_over_one_buffer_matches_update(monkeypatch, loops):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("beta1, beta2", [(0.5, 0.9), (0.9, 0.999)])  # 1 - 0.999 is not exact in float32
+def test_adam_update_over_one_buffer_matches_update(monkeypatch, loops, dtype, beta1, beta2):
     monkeypatch.setattr(flat, "CPU_BLOCK", 64)
     rng = np.random.default_rng(0)
-    p, g, m = (rng.standard_normal(1000).astype(np.float32) for _ in range(3))
-    v = np.abs(rng.standard_normal(1000)).astype(np.float32)
+    p, g, m = (rng.standard_normal(1000).astype(dtype) for _ in range(3))
+    v = np.abs(rng.standard_normal(1000)).astype(dtype)
     g[:4], v[:2], m[:2] = 0, 0, -0.0  # zero gradients; v = 0 (the update is m / eps); signed zeros
-    g[5] = 3e38  # g * g overflows: v = inf, and the update is m / inf = 0 in both
-    opt = Adam(lr=1e-2, beta1=0.5, beta2=0.9)
+    g[5] = np.finfo(dtype).max / 2  # g * g overflows: v = inf, and the update is m / inf = 0 in both
+    opt = Adam(lr=1e-2, beta1=beta1, beta2=beta2)
     opt.t = 3
     expected = [a.copy() for a in (p, m, v)]
     opt.state = {"m": {"w": expected[1]}, "v": {"w": expected[2]}}
@@ -141,9 +154,10 @@ def test_adam_update_over_one_buffer_matches_update(monkeypatch, loops):
         monkeypatch.setattr(cores, "CPU_THREADS", threads)
         got = [a.copy() for a in (p, m, v)]
         with np.errstate(over="ignore"):
-            flat.adam_update(*got[:1], g, *got[1:], 3, 1e-2, 0.5, 0.9, 1e-8)
+            flat.adam_update(*got[:1], g, *got[1:], 3, 1e-2, beta1, beta2, 1e-8)
         for a, b in zip(got, expected, strict=True):
-            np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(a.view(f"u{a.itemsize}"), b.view(f"u{b.itemsize}"))  # bits: signed zeros too
+    assert bool(loops[1]) == (loops[0] == "compiled")
 
 
 @pytest.mark.parametrize("n", [1, 262143, 262144, 660_000, 1_070_000, 4_000_003])
