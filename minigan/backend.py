@@ -282,9 +282,9 @@ def fold_in_one_sum(xp):
 
 
 def loop_dtypes(*arrays):
-    """Whether a compiled loop takes these arrays: float32, float64 or bool, as numba does
-    (not float16, say, whose arithmetic it lacks)."""
-    return all(a.dtype in (np.float32, np.float64, np.bool_) for a in arrays)
+    """Whether the compiled loops take these arrays as numbers: float32 or float64 (numba
+    has no float16 arithmetic; other dtypes would follow other promotion rules)."""
+    return all(a.dtype in (np.float32, np.float64) for a in arrays)
 
 
 def memory_order_views(*arrays):
@@ -292,8 +292,6 @@ def memory_order_views(*arrays):
     all of them are dense in one layout (C order, channels-last, ...); else None.
     Element i of every view is then the same element of the arrays' common shape."""
     a = arrays[0]
-    if not loop_dtypes(*arrays):
-        return None
     axes = sorted(range(a.ndim), key=lambda ax: -abs(a.strides[ax]))  # outermost in memory first
     views = []
     for b in arrays:
@@ -388,14 +386,23 @@ def batchnorm_dx_loop(scale, dout, mean_dout, x_hat, mean_dout_xhat):
 def compiled_loops(xp):
     """The compiled CPU loops of ``minigan.compiled`` for arrays of module xp, or None.
 
-    On the CPU where numba is installed (and MINIGAN_COMPILED is not 0); None on a GPU
-    and without numba, where the NumPy code runs. Either way the numbers are the same.
+    On the CPU where numba is installed (and MINIGAN_COMPILED is not 0); None on a GPU,
+    without numba, and where np.errstate asks to raise, where the NumPy code runs.
+    Either way the numbers are the same.
     """
-    if xp is not np:
+    if xp is not np or _errors_acted_on():
         return None
     from .compiled import loops
 
     return loops()
+
+
+def _errors_acted_on():
+    """Whether np.errstate asks for more than a warning on some floating-point error
+    ("raise", "call", "log"): the compiled loops neither warn nor raise, so NumPy's code
+    runs then. (Under the default, "warn", they run, and an overflow or a NaN they make
+    passes without NumPy's RuntimeWarning.)"""
+    return any(mode not in ("ignore", "warn") for mode in np.geterr().values())
 
 
 # ---- fused elementwise chains (GPU) -------------------------------------------
@@ -587,7 +594,7 @@ def masked_and_scaled(t, mask, scale, kernel):
         return kernel(t, mask, scale)
     out = np.empty_like(t, dtype=np.result_type(t, mask, scale))
     loops = compiled_loops(np)
-    views = loops and memory_order_views(t, mask, out)
+    views = loops and loop_dtypes(t, out) and mask.dtype == np.bool_ and memory_order_views(t, mask, out)
     if views:  # the two products as one compiled loop, half of the elements on each core
         t1, mask1, out1 = views
         scalars = [out.dtype.type(c) for c in (scale, 1, 0)]
@@ -631,7 +638,7 @@ def leaky_relu_slope(x, alpha):
         return mask, xp.where(mask, 1, alpha).astype(x.dtype)
     mask, slope = np.empty_like(x, dtype=bool), np.empty_like(x)  # laid out like x (channels-last stays so)
     loops = compiled_loops(np)
-    views = loops and memory_order_views(x, mask, slope)
+    views = loops and loop_dtypes(x) and memory_order_views(x, mask, slope)  # (mask: bool, slope: x's dtype)
     if views:  # the three passes as one compiled loop, half of the elements on each core
         x1, mask1, slope1 = views
 

@@ -19,7 +19,9 @@ The loops below do the same operations, written out and compiled by numba. The s
 numbers, bit for bit: every result comes from the same operations in the same order
 and precision as the NumPy code it stands in for (tests/test_compiled.py); numba's
 ``error_model="numpy"`` keeps NumPy's rules for a division by zero (inf or nan, no
-exception), and nothing is reassociated or fused. Where numba cannot be imported, or
+exception), and nothing is reassociated or fused. One difference: a loop does not
+warn of an overflow or an invalid value as NumPy does (and where np.errstate asks to
+raise, the NumPy code runs instead). Where numba cannot be imported, or
 MINIGAN_COMPILED=0 is set, ``loops()`` is None and the NumPy code runs. numba compiles
 each loop on its first call (about a second) and keeps the result in a cache for later
 runs. benchmarks/RESULTS.md (round 9) has the measurements.
@@ -31,6 +33,16 @@ import types
 
 _loops = False  # not looked for yet; then the namespace below, or None
 _lock = threading.Lock()  # the two halves of a split may ask at the same moment
+
+
+def _new_lock_after_fork():
+    """A forked child gets a lock of its own (the parent's may have been held by a thread the child lacks)."""
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_after_fork)
 
 
 def loops():

@@ -130,7 +130,8 @@ def adam_update(p, g, m, v, t, lr, beta1, beta2, eps, block=None):
     n = p.size
     constants = (lr / (1 - beta1**t), math.sqrt(1 - beta2**t), beta1, beta2, eps)  # Python floats: p's dtype
     loops = compiled_loops(get_array_module(p))
-    if loops is not None and block is None and _one_layout(p, g, m, v):
+    python_numbers = all(type(c) in (float, int) for c in (lr, beta1, beta2, eps))  # as optim.Adam passes them
+    if loops is not None and block is None and python_numbers and _one_layout(p, g, m, v):
         scalars = [p.dtype.type(c) for c in (*constants, 1 - beta1, 1 - beta2)]  # as NumPy casts a Python float
 
         def elements(lo, hi):  # elements lo..hi-1
@@ -147,9 +148,10 @@ def adam_update(p, g, m, v, t, lr, beta1, beta2, eps, block=None):
 
 
 def _one_layout(*arrays):
-    """Whether the arrays are 1-D, contiguous and of one dtype that the compiled loop takes."""
+    """Whether the arrays are 1-D, contiguous, of one size and of one dtype that the compiled loop takes."""
+    first = arrays[0]
     return loop_dtypes(*arrays) and all(
-        a.ndim == 1 and a.flags.c_contiguous and a.dtype == arrays[0].dtype for a in arrays
+        a.ndim == 1 and a.flags.c_contiguous and a.shape == first.shape and a.dtype == first.dtype for a in arrays
     )
 
 

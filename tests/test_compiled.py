@@ -388,3 +388,49 @@ def test_training_steps_give_the_same_bits_with_and_without_loops(both, monkeypa
         assert ran == {"row2im_add", "im2row_copy", "adam", "leaky_relu_slope", "masked_and_scaled", *BATCHNORM_LOOPS}
     else:
         assert {"adam", "leaky_relu_slope", "masked_and_scaled"} <= ran
+
+
+# ---- what the loops refuse ----------------------------------------------------------------
+def test_arrays_of_unlike_sizes_get_numpys_error_not_a_loop(both):
+    from minigan import flat
+
+    p, small = np.ones(8, np.float32), np.ones(4, np.float32)
+    with pytest.raises(ValueError):  # the loop would have run past the end of the small arrays
+        flat.adam_update(p, small, small.copy(), small.copy(), 1, 1e-3, 0.9, 0.999, 1e-8)
+    rows = np.ones((18, 72), np.float32)  # 2 images of 3x3 pixels, k = 3, C = 8
+    with pytest.raises(ValueError):
+        row2im(rows, (2, 8, 3, 3), 3, 1, 1, out=np.zeros((2, 3, 3, 4), np.float32))  # out has 4 channels
+
+
+def test_no_loop_for_bool_or_integer_numbers(both):
+    x = np.array([[1, 0], [1, 1], [0, 0]], dtype=bool)
+    got, expected, ran = both(lambda: BatchNorm(2).forward(x))
+    assert ran == set()
+    assert_same_bits(got, expected)
+    got, expected, ran = both(lambda: backend.leaky_relu_slope(np.arange(-3, 3).reshape(2, 3), 0.2))
+    assert ran == set()
+
+
+def test_adam_with_numpy_scalar_settings_takes_numpys_passes(both):
+    """np.float64 settings are not weak scalars: NumPy does those passes in float64."""
+    from minigan import flat
+
+    g = np.random.default_rng(5).standard_normal(1000).astype(np.float32)
+
+    def run():
+        p, m, v = g.copy(), np.zeros_like(g), np.zeros_like(g)
+        flat.adam_update(p, g, m, v, 1, np.float64(0.1), np.float64(0.9), np.float64(0.999), 1e-8)
+        return p, m, v
+
+    got, expected, ran = both(run)
+    assert ran == set()
+    for a, b in zip(got, expected):
+        assert_same_bits(a, b)
+
+
+def test_errstate_that_raises_gets_numpys_code(both):
+    x = np.full((4, 3), 3e38, np.float32)  # the sums overflow
+    with np.errstate(over="raise"):
+        assert backend.compiled_loops(np) is None
+        with pytest.raises(FloatingPointError):
+            BatchNorm(3).forward(x)

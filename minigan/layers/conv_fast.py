@@ -115,7 +115,7 @@ def row2im(rows, x_shape, k, stride, padding, out=None):
     rows = rows.reshape(N, ho, wo, k, k, C)
     x = xp.empty((N, h, w, C), dtype=rows.dtype) if out is None else out
     loops = compiled_loops(xp)
-    if loops is not None and _loop_layout(rows, x):
+    if loops is not None and x.shape == (N, h, w, C) and _loop_layout(rows, x):
         loops.row2im_add(rows, x, stride, padding)  # the loop below, compiled: the same adds
         return x.transpose(0, 3, 1, 2)
     x[...] = 0
