@@ -619,6 +619,31 @@ def _mask_and_slope(x, one, alpha):
     return mask, get_array_module(x).where(mask, one, alpha)
 
 
+def leaky_relu(x, alpha):
+    """LeakyReLU's forward: (mask, slope, y) with (mask, slope) from ``leaky_relu_slope``
+    and y = slope * x (``multiply``), each laid out like x.
+
+    On a CPU with numba, for 0 <= alpha <= 1, one compiled loop makes all three (the same
+    numbers: tests/test_compiled.py), half of the elements on each core: it reads x once
+    where the two steps read it twice and the slope once more.
+    """
+    loops = compiled_loops(get_array_module(x))
+    if loops is not None and 0 <= alpha <= 1 and loop_dtypes(x):
+        mask, slope, y = np.empty_like(x, dtype=bool), np.empty_like(x), np.empty_like(x)
+        views = memory_order_views(x, mask, slope, y)
+        if views:
+            x1, mask1, slope1, y1 = views
+            one, a = x.dtype.type(1), x.dtype.type(alpha)
+
+            def elements(lo, hi):
+                loops.leaky_relu(x1[lo:hi], mask1[lo:hi], slope1[lo:hi], y1[lo:hi], x.dtype.type(0), one - a, a)
+
+            in_halves(np, elements, x.size, x.size)
+            return mask, slope, y
+    mask, slope = leaky_relu_slope(x, alpha)
+    return mask, slope, multiply(slope, x)
+
+
 def leaky_relu_slope(x, alpha):
     """LeakyReLU's (mask, slope): mask = x > 0, slope = dy/dx = 1 where x > 0 else alpha,
     in x's dtype.
@@ -637,16 +662,6 @@ def leaky_relu_slope(x, alpha):
         mask = x > 0
         return mask, xp.where(mask, 1, alpha).astype(x.dtype)
     mask, slope = np.empty_like(x, dtype=bool), np.empty_like(x)  # laid out like x (channels-last stays so)
-    loops = compiled_loops(np)
-    views = loops and loop_dtypes(x) and memory_order_views(x, mask, slope)  # (mask: bool, slope: x's dtype)
-    if views:  # the three passes as one compiled loop, half of the elements on each core
-        x1, mask1, slope1 = views
-
-        def elements(lo, hi):
-            loops.leaky_relu_slope(x1[lo:hi], mask1[lo:hi], slope1[lo:hi], x.dtype.type(0), one - a, a)
-
-        in_halves(np, elements, x.size, x.size)
-        return mask, slope
 
     def part(lo, hi):
         i = slice(lo, hi) if x.ndim else ...  # items lo..hi-1 (all of a 0-d x)

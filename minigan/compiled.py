@@ -11,7 +11,7 @@ for every run of numbers it starts. Some of minigan's CPU hot spots suffer from 
 - Adam (``flat.adam_update``) makes 13 passes over the parameters, one per operation,
   each reading and writing whole arrays; written as one loop, each number is read
   once and its 13 operations happen while it is in a register.
-- LeakyReLU's slope (three passes) and Dropout's masked product (two), BatchNorm's
+- LeakyReLU's slope and product (four passes) and Dropout's masked product (two), BatchNorm's
   statistics (five passes: a mean, a difference, squares, a mean) and its normalisation
   and gradient (three and four): the same, on a smaller scale.
 
@@ -140,17 +140,20 @@ def _define(numba, cache):
             p[i] = p[i] - m_i / (np.sqrt(v_i) / bias_correction2_sqrt + eps) * step_size
 
     @compile_loop
-    def leaky_relu_slope(x, mask, slope, zero, one_minus_alpha, alpha):
-        """backend.leaky_relu_slope's three passes as one loop: mask = x > 0, and
-        slope = (1 - alpha if x > 0 else 0) + alpha, exactly 1 or alpha.
+    def leaky_relu(x, mask, slope, y, zero, one_minus_alpha, alpha):
+        """backend.leaky_relu's four passes as one loop: mask = x > 0,
+        slope = (1 - alpha if x > 0 else 0) + alpha (exactly 1 or alpha, as
+        backend.leaky_relu_slope makes it), y = slope * x.
 
-        x, mask (bool), slope: 1-D, in one memory order; zero, one_minus_alpha, alpha:
-        scalars of slope's dtype.
+        x, mask (bool), slope, y: 1-D, in one memory order; zero, one_minus_alpha, alpha:
+        scalars of x's dtype.
         """
         for i in range(x.shape[0]):
             keep = x[i] > 0
+            s = (one_minus_alpha if keep else zero) + alpha
             mask[i] = keep
-            slope[i] = (one_minus_alpha if keep else zero) + alpha
+            slope[i] = s
+            y[i] = s * x[i]
 
     @compile_loop
     def masked_and_scaled(t, mask, scale, one, zero, out):
@@ -223,7 +226,7 @@ def _define(numba, cache):
         row2im_add=row2im_add,
         im2row_copy=im2row_copy,
         adam=adam,
-        leaky_relu_slope=leaky_relu_slope,
+        leaky_relu=leaky_relu,
         masked_and_scaled=masked_and_scaled,
         batch_statistics=batch_statistics,
         normalise=normalise,

@@ -4,7 +4,7 @@ For all of them x and y have any shape, the same shape, and dx = dout * dy/dx.
 ``multiply(a, b)`` is a * b, shared between a CPU's two cores (backend.multiply).
 """
 
-from ..backend import fused, get_array_module, leaky_relu_slope, multiply
+from ..backend import fused, get_array_module, leaky_relu, multiply
 from .base import Layer
 
 
@@ -26,8 +26,8 @@ class LeakyReLU(Layer):
     """y = x if x > 0 else alpha * x.   dy/dx = 1 if x > 0 else alpha (alpha at x = 0).
 
     Both passes multiply by the slope s = dy/dx:  y = s * x,  dx = s * dout.
-    s is exactly 1 or alpha, in x's dtype; backend.leaky_relu_slope builds it the way
-    each device does fastest.
+    s is exactly 1 or alpha, in x's dtype; backend.leaky_relu builds the mask, s and
+    y = s * x the way each device does fastest.
     Keeps: the mask x > 0 and the slope s (x's dtype).
     """
 
@@ -37,8 +37,8 @@ class LeakyReLU(Layer):
 
     def forward(self, x):
         self.check_floating(x)
-        self.mask, self.slope = leaky_relu_slope(x, self.alpha)  # x > 0;  1 there, else alpha
-        return multiply(self.slope, x)  # slope * x
+        self.mask, self.slope, y = leaky_relu(x, self.alpha)  # x > 0;  s = 1 there, else alpha;  y = s * x
+        return y
 
     def backward(self, dout, param_grads=True):
         return multiply(self.slope, dout)  # slope * dout
