@@ -10,9 +10,11 @@ other holds it; the one that finds it taken sleeps until it is free. This script
 times Adam's 13 passes over one flat buffer (``flat.adam_update``), a block of
 ``--blocks`` elements at a time, on one thread and within ``both_cores``: with small
 blocks, two threads are SLOWER than one; with blocks of 128K elements and more, the
-second core pays. ``flat.cpu_block`` picks the block size from this. Before each
-call a 64 MiB array is written, so that the buffers come from main memory, as in a
-training step. Prints the median time in ms.
+second core pays. ``flat.cpu_block`` picks the block size from this (the column
+"cpu_block": NumPy's passes in its blocks). The last column is the compiled loop
+that replaces those passes where numba is installed (``minigan/compiled.py``; "-"
+without it), one call per half. Before each call a 64 MiB array is written, so that
+the buffers come from main memory, as in a training step. Prints the median time in ms.
 """
 
 import argparse
@@ -37,6 +39,7 @@ def main(argv=None):
 
     import numpy as np
 
+    from minigan import compiled
     from minigan.cores import both_cores
     from minigan.flat import adam_update, cpu_block
 
@@ -54,7 +57,8 @@ def main(argv=None):
         return 1000 * statistics.median(times)
 
     blocks = [int(b) for b in args.blocks.split(",")]
-    print(f"{'elements':>9} {'threads':>7} " + " ".join(f"{b:>8}" for b in blocks) + "   cpu_block")
+    print(f"{'elements':>9} {'threads':>7} " + " ".join(f"{b:>8}" for b in blocks) + "   cpu_block       compiled")
+    loops = compiled.loops()
     rng = np.random.default_rng(0)
     for n in (int(s) for s in args.sizes.split(",")):
         g = rng.standard_normal(n).astype(np.float32)
@@ -65,10 +69,11 @@ def main(argv=None):
 
         for threads in (1, 2):
             with both_cores() if threads == 2 else contextlib.nullcontext():
-                row = [timed(functools.partial(adam, b)) for b in blocks]
+                row = [timed(functools.partial(adam, b)) for b in blocks]  # NumPy's passes: a block size given
                 chosen = cpu_block(n)
-                ours = timed(adam)
-            print(f"{n:>9} {threads:>7} " + " ".join(f"{t:8.3f}" for t in row) + f"   {ours:.3f} ({chosen})")
+                ours = timed(functools.partial(adam, chosen))
+                loop = f"{timed(adam):8.3f}" if loops is not None else f"{'-':>8}"  # no block: the compiled loop
+            print(f"{n:>9} {threads:>7} " + " ".join(f"{t:8.3f}" for t in row) + f"   {ours:.3f} ({chosen}) {loop}")
 
 
 if __name__ == "__main__":
