@@ -628,7 +628,7 @@ def leaky_relu(x, alpha):
     where the two steps read it twice and the slope once more.
     """
     loops = compiled_loops(get_array_module(x))
-    if loops is not None and 0 <= alpha <= 1 and loop_dtypes(x):
+    if loops is not None and 0 <= alpha <= 1 and loop_dtypes(x) and memory_order_views(x):  # x dense
         mask, slope, y = np.empty_like(x, dtype=bool), np.empty_like(x), np.empty_like(x)
         views = memory_order_views(x, mask, slope, y)
         if views:

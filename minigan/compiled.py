@@ -20,8 +20,8 @@ numbers, bit for bit: every result comes from the same operations in the same or
 and precision as the NumPy code it stands in for (tests/test_compiled.py); numba's
 ``error_model="numpy"`` keeps NumPy's rules for a division by zero (inf or nan, no
 exception), and nothing is reassociated or fused. One difference: a loop does not
-warn of an overflow or an invalid value as NumPy does (and where np.errstate asks to
-raise, the NumPy code runs instead). Where numba cannot be imported, or
+warn as NumPy does (of an overflow, an invalid value such as 0 * inf, an underflow);
+where np.errstate asks to raise, the NumPy code runs instead. Where numba cannot be imported, or
 MINIGAN_COMPILED=0 is set, ``loops()`` is None and the NumPy code runs. numba compiles
 each loop on its first call (about a second) and keeps the result in a cache for later
 runs. benchmarks/RESULTS.md (round 9) has the measurements.

@@ -1,7 +1,8 @@
 """Elementwise activations. They have no parameters; each keeps what its backward needs.
 
 For all of them x and y have any shape, the same shape, and dx = dout * dy/dx.
-``multiply(a, b)`` is a * b, shared between a CPU's two cores (backend.multiply).
+``multiply(a, b)`` is a * b, shared between a CPU's two cores (backend.multiply);
+``leaky_relu(x, alpha)`` gives LeakyReLU's mask, slope s and y = s * x (backend.leaky_relu).
 """
 
 from ..backend import fused, get_array_module, leaky_relu, multiply
