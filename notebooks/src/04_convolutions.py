@@ -278,7 +278,20 @@ print(f"whole batch: {best_ms(lambda: row2im(dy_rows @ W_rows.T, x_cl.shape, 5, 
       f"blocks: {best_ms(lambda: patches.matmul_row2im(dy_rows, W_rows.T, x_cl.shape)):.1f} ms")  # fmt: skip
 
 # %% [markdown]
-# Timings move from run to run when something else is using the machine: run the two cells again if the numbers
+# **Compiled loops (where numba is installed).** row2im adds the $k^2$ slices one after the other, and in a
+# channels-last image each slice is one run of $C$ numbers per pixel; NumPy pays a fixed cost to start every run,
+# which for $C = 64$ costs more than the adds. Where the package numba is installed (`pip install ".[fast]"`),
+# `row2im` hands the same adds, in the same order, to one compiled loop (`minigan/compiled.py`), and `im2row` its
+# copy: the same numbers bit for bit, so everything above holds either way. `minigan.backend.compiled_loops(np)`
+# says which runs here: None means NumPy's code.
+
+# %%
+from minigan.backend import compiled_loops
+
+print("row2im's adds and im2row's copy run as:", "NumPy's code" if compiled_loops(np) is None else "compiled loops")
+
+# %% [markdown]
+# Timings move from run to run when something else is using the machine: run the cells again if the numbers
 # look odd. How much each of these buys, and the whole training step next to PyTorch, is in
 # `benchmarks/RESULTS.md`; `benchmarks/layers.py` times every layer of the DCGAN on your machine. On a GPU the
 # batch stays one block.
