@@ -21,10 +21,12 @@ and precision as the NumPy code it stands in for (tests/test_compiled.py); numba
 ``error_model="numpy"`` keeps NumPy's rules for a division by zero (inf or nan, no
 exception), and nothing is reassociated or fused. One difference: a loop does not
 warn as NumPy does (of an overflow, an invalid value such as 0 * inf, an underflow);
-where np.errstate asks to raise, the NumPy code runs instead. Where numba cannot be imported, or
-MINIGAN_COMPILED=0 is set, ``loops()`` is None and the NumPy code runs. numba compiles
-each loop on its first call (about a second) and keeps the result in a cache for later
-runs. benchmarks/RESULTS.md (round 9) has the measurements.
+where np.errstate asks to raise, the NumPy code runs instead.
+
+Where numba cannot be imported, or MINIGAN_COMPILED=0 is set, ``loops()`` is None and
+the NumPy code runs. numba compiles the loops in a process's first training step
+(about 2 s) and keeps them in a cache for later runs (0.3 s).
+benchmarks/RESULTS.md (round 9) has the measurements.
 """
 
 import os
