@@ -17,7 +17,17 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_step import blas_info, cpu_model, forward_macs, limit_threads, make_timer, matmul_peak, standin_note, timed
+from train_step import (
+    blas_info,
+    compiled_note,
+    cpu_model,
+    forward_macs,
+    limit_threads,
+    make_timer,
+    matmul_peak,
+    standin_note,
+    timed,
+)
 
 
 def like(xp, a, rng):
@@ -82,6 +92,7 @@ def main(argv=None):
         f"{args.model} layers, batch {n} (D at {2 * n}), {args.device}, threads {threads}; matmul peak {peak:.0f} GFLOP/s"
     )
     print(f"  {cpu_model()}; NumPy {np.__version__}, BLAS {blas_info()}")
+    print(f"  minigan's compiled loops: {compiled_note()}")
     print(f"{'layer':78s} {'input':>18s} {'fwd ms':>8s} {'bwd ms':>8s} {'bwd ms':>8s} {'fwd':>7s} {'bwd':>7s}")
     print(f"{'':78s} {'':>18s} {'':>8s} {'':>8s} {'(frozen)':>8s} {'GFLOP/s':>7s} {'GFLOP/s':>7s}")
     total = 0.0

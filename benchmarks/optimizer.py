@@ -23,7 +23,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_step import blas_info, cpu_model, limit_threads
+from train_step import blas_info, compiled_note, cpu_model, limit_threads
 
 
 def main(argv=None):
@@ -133,6 +133,7 @@ def main(argv=None):
             times[name].append((time.perf_counter() - t0) / args.block)
     print(f"{args.model}: G and D, {n_params:,} parameters, float32; threads {threads}")
     print(f"  {cpu_model()}; NumPy {np.__version__}, BLAS {blas_info()}; {torch_note}")
+    print(f"  minigan's compiled loops: {compiled_note()}")
     for name, ts in times.items():
         q = statistics.quantiles(ts, n=4) if len(ts) > 1 else (ts[0], ts[0], ts[0])
         print(f"  {name:24s} {1000 * statistics.median(ts):7.3f} ms  (quartiles {1000 * q[0]:.3f}-{1000 * q[2]:.3f})")
