@@ -76,11 +76,30 @@ def in_halves(xp, fn, n, elements, minimum=None, cut=False):
         from concurrent.futures import ThreadPoolExecutor
 
         _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=_WORKER)
-    first = _pool.submit(contextvars.copy_context().run, fn, 0, n // 2)  # with the caller's np.errstate
+    first = _pool.submit(as_caller(fn), 0, n // 2)  # with the caller's np.errstate
     try:
         fn(n // 2, n)
     finally:
         first.result()
+
+
+_ERRSTATE_PER_THREAD = int(np.__version__.split(".")[0]) < 2  # NumPy 1.x keeps np.errstate per thread
+
+
+def as_caller(fn):
+    """fn, to be run on another thread as on this one: in a copy of this thread's context
+    (where NumPy 2 keeps np.errstate) and, on NumPy 1.x, which keeps it per thread,
+    with this thread's np.errstate settings."""
+    run = contextvars.copy_context().run
+    if not _ERRSTATE_PER_THREAD:
+        return functools.partial(run, fn)
+    settings = np.geterr()
+
+    def with_settings(*args):
+        with np.errstate(**settings):
+            return fn(*args)
+
+    return functools.partial(run, with_settings)
 
 
 def _numpy_blas():
@@ -330,7 +349,7 @@ class SpinningWorker:
             fn(0, n // 2)
             fn(n // 2, n)
             return
-        self.task = functools.partial(contextvars.copy_context().run, fn, 0, n // 2)  # with np.errstate
+        self.task = functools.partial(as_caller(fn), 0, n // 2)  # with the caller's np.errstate
         self.ran, self.busy = False, True
         self.handovers += 1
         start = time.perf_counter()
