@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 
+from . import compiled
 from .cores import both_cores, cpu_threads, in_halves  # noqa: F401  (the seam's names)
 
 GPU_INSTALL_HINT = (
@@ -287,12 +288,22 @@ def loop_dtypes(*arrays):
     return all(a.dtype in (np.float32, np.float64) for a in arrays)
 
 
+def loop_layout(*arrays):
+    """Whether a compiled loop takes these arrays as they are: C-contiguous, all of one
+    dtype that the loops handle (``loop_dtypes``)."""
+    return loop_dtypes(*arrays) and all(a.flags.c_contiguous and a.dtype == arrays[0].dtype for a in arrays)
+
+
+def memory_axes(a):
+    """a's axes, outermost in memory first (for a channels-last (N, C, h, w): 0, 2, 3, 1)."""
+    return sorted(range(a.ndim), key=lambda ax: -abs(a.strides[ax]))
+
+
 def memory_order_views(*arrays):
     """1-D views of arrays of one shape, each listing its elements in memory order, when
     all of them are dense in one layout (C order, channels-last, ...); else None.
     Element i of every view is then the same element of the arrays' common shape."""
-    a = arrays[0]
-    axes = sorted(range(a.ndim), key=lambda ax: -abs(a.strides[ax]))  # outermost in memory first
+    axes = memory_axes(arrays[0])
     views = []
     for b in arrays:
         b = b.transpose(axes)
@@ -328,11 +339,12 @@ def _channel_vectors(C, ndim, dtype, *vectors):
     return [np.ascontiguousarray(v.reshape(C)) for v in vectors]
 
 
-def _batchnorm_loops(x):
-    """The compiled loops, and x's (P, C) rows, where BatchNorm's loops apply to x."""
-    loops = compiled_loops(get_array_module(x))
-    rows = loops and channel_rows(x)
-    return (loops, rows[0]) if rows else (None, None)
+def _batchnorm_loops(*arrays):
+    """(the compiled loops, the arrays' (P, C) rows) where BatchNorm's loops take these
+    arrays, else (None, None)."""
+    loops = compiled_loops(get_array_module(arrays[0]))
+    rows = loops and channel_rows(*arrays)
+    return (loops, rows) if rows else (None, None)
 
 
 def batch_statistics_loop(x):
@@ -345,7 +357,7 @@ def batch_statistics_loop(x):
     C = x.shape[1]
     x_centered = np.empty_like(x)  # laid out like x
     mean, var = np.empty(C, dtype=x.dtype), np.empty(C, dtype=x.dtype)
-    loops.batch_statistics(rows, np.float64(rows.shape[0]), mean, channel_rows(x_centered)[0], var)
+    loops.batch_statistics(rows[0], np.float64(rows[0].shape[0]), mean, channel_rows(x_centered)[0], var)
     return mean, x_centered, var
 
 
@@ -356,15 +368,14 @@ def normalise_loop(x_centered, inv_std, gamma, beta):
     if not vectors:
         return None
     x_hat, y = np.empty_like(x_centered), np.empty_like(x_centered)
-    loops.normalise(rows, *vectors, channel_rows(x_hat)[0], channel_rows(y)[0])
+    loops.normalise(rows[0], *vectors, channel_rows(x_hat)[0], channel_rows(y)[0])
     return x_hat, y
 
 
 def gradient_sums_loop(dout, x_hat):
     """(sum(dout * x_hat), sum(dout)) per channel from one compiled loop, or None."""
-    loops, _ = _batchnorm_loops(dout)
-    rows = loops and channel_rows(dout, x_hat)
-    if not rows:
+    loops, rows = _batchnorm_loops(dout, x_hat)
+    if loops is None:
         return None
     dgamma, dbeta = np.empty(dout.shape[1], dtype=dout.dtype), np.empty(dout.shape[1], dtype=dout.dtype)
     loops.gradient_sums(*rows, dgamma, dbeta)
@@ -373,9 +384,8 @@ def gradient_sums_loop(dout, x_hat):
 
 def batchnorm_dx_loop(scale, dout, mean_dout, x_hat, mean_dout_xhat):
     """norm.batchnorm_dx from one compiled loop, or None where it does not apply."""
-    loops, _ = _batchnorm_loops(dout)
-    rows = loops and channel_rows(dout, x_hat)
-    vectors = rows and _channel_vectors(dout.shape[1], dout.ndim, dout.dtype, scale, mean_dout, mean_dout_xhat)
+    loops, rows = _batchnorm_loops(dout, x_hat)
+    vectors = loops and _channel_vectors(dout.shape[1], dout.ndim, dout.dtype, scale, mean_dout, mean_dout_xhat)
     if not vectors:
         return None
     dx = np.empty_like(dout)
@@ -392,9 +402,7 @@ def compiled_loops(xp):
     """
     if xp is not np or _errors_acted_on():
         return None
-    from .compiled import loops
-
-    return loops()
+    return compiled.loops()
 
 
 def _errors_acted_on():
@@ -567,7 +575,7 @@ def keep_mask(rng, x, p):
     on the GPU (the indices, then one fused kernel), with no wait and no copy.
     """
     xp = get_array_module(x)
-    axes = sorted(range(x.ndim), key=lambda a: -abs(x.strides[a]))  # x's axes, outermost in memory first
+    axes = memory_axes(x)
     shape = tuple(x.shape[a] for a in axes)
     threshold = round(p * 2**16)
     if isinstance(rng, CounterRNG):

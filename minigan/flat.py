@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from . import cores
-from .backend import compiled_loops, data_address, device_of, get_array_module, in_halves, loop_dtypes, pass_block
+from .backend import compiled_loops, data_address, device_of, get_array_module, in_halves, loop_layout, pass_block
 
 
 def leaf_layers(net):
@@ -148,11 +148,8 @@ def adam_update(p, g, m, v, t, lr, beta1, beta2, eps, block=None):
 
 
 def _one_layout(*arrays):
-    """Whether the arrays are 1-D, contiguous, of one size and of one dtype that the compiled loop takes."""
-    first = arrays[0]
-    return loop_dtypes(*arrays) and all(
-        a.ndim == 1 and a.flags.c_contiguous and a.shape == first.shape and a.dtype == first.dtype for a in arrays
-    )
+    """Whether the arrays are 1-D and of one size, and the compiled loop takes them (``loop_layout``)."""
+    return loop_layout(*arrays) and all(a.ndim == 1 and a.shape == arrays[0].shape for a in arrays)
 
 
 def _adam_blocks(p, g, m, v, lo, hi, block, step_size, bias_correction2_sqrt, beta1, beta2, eps):

@@ -30,7 +30,7 @@ from ..backend import (
     get_array_module,
     images_per_block,
     in_halves,
-    loop_dtypes,
+    loop_layout,
     matmul,
 )
 from .conv_reference import conv_output_size
@@ -64,7 +64,7 @@ def im2row(x, k, stride, padding, out=None):
     ho, wo = conv_output_size(h, k, stride, padding), conv_output_size(w, k, stride, padding)
     x = x.transpose(0, 2, 3, 1)  # (N, h, w, C), a view (free when x is channels-last)
     loops = compiled_loops(xp)
-    if loops is not None and out is not None and C >= IM2ROW_LOOP_CHANNELS and _loop_layout(x, out):
+    if loops is not None and out is not None and C >= IM2ROW_LOOP_CHANNELS and loop_layout(x, out):
         loops.im2row_copy(x, out.reshape(N, ho, wo, k, k, C), stride, padding)  # the same copy, compiled
         return out
     if padding:
@@ -82,11 +82,6 @@ def im2row(x, k, stride, padding, out=None):
 
 
 IM2ROW_LOOP_CHANNELS = 8  # im2row's compiled copy from this many channels on (fewer: NumPy's copy is faster)
-
-
-def _loop_layout(*arrays):
-    """Whether compiled loops take these arrays as they are: C-contiguous, of one dtype they handle."""
-    return loop_dtypes(*arrays) and all(a.flags.c_contiguous and a.dtype == arrays[0].dtype for a in arrays)
 
 
 def _inside(i, n_out, n_in, stride, padding):
@@ -115,7 +110,7 @@ def row2im(rows, x_shape, k, stride, padding, out=None):
     rows = rows.reshape(N, ho, wo, k, k, C)
     x = xp.empty((N, h, w, C), dtype=rows.dtype) if out is None else out
     loops = compiled_loops(xp)
-    if loops is not None and x.shape == (N, h, w, C) and _loop_layout(rows, x):
+    if loops is not None and x.shape == (N, h, w, C) and loop_layout(rows, x):
         loops.row2im_add(rows, x, stride, padding)  # the loop below, compiled: the same adds
         return x.transpose(0, 3, 1, 2)
     x[...] = 0
